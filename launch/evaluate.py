@@ -1,0 +1,41 @@
+"""Evaluates the latest checkpoint of a run: `python -m launch.evaluate --model_dir=RUN`.
+
+Prints the metrics table (IW-NLL, PPL, -ELBO, KL, MI, AU) and writes
+`eval_<split>.json` into the run directory.
+"""
+
+import json
+import os
+
+from absl import app
+from absl import flags
+
+from launch import common
+from tfvae.training import loop
+from tfvae.training import report
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string("model_dir", None, "Run directory written by launch.train.")
+flags.DEFINE_enum("split", "test", ["train", "valid", "test"], "Split to evaluate.")
+flags.DEFINE_integer("eval_samples", 500, "Importance samples K for IW-NLL.")
+flags.DEFINE_integer("eval_chunk_size", 100, "Importance samples per chunk.")
+flags.DEFINE_integer("seed", 0, "Seed of the importance samples.")
+flags.mark_flag_as_required("model_dir")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments {argv[1:]}; all options are --flags.")
+  results = common.run_or_exit(loop.evaluate_run, FLAGS.model_dir, split=FLAGS.split,
+                               num_samples=FLAGS.eval_samples,
+                               chunk_size=FLAGS.eval_chunk_size, seed=FLAGS.seed)
+  path = os.path.join(FLAGS.model_dir, f"eval_{FLAGS.split}.json")
+  with open(path, "w") as f:
+    json.dump(results, f, indent=2, sort_keys=True)
+  print(report.metrics_table(results, f"{FLAGS.split} metrics ({FLAGS.model_dir})"))
+  print(f"\nWritten to {path}")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,43 @@
+"""Keras models, each with its own train_step, and `build` from a config."""
+
+from tfvae import nets
+from tfvae.models.vae import VAE
+
+__all__ = ["VAE", "build", "build_networks"]
+
+
+def build_networks(config, dataset):
+  """Encoder and decoder for `dataset` (a tfvae.data.DataSet) and `config`.
+
+  Text data sets take LSTM networks (He et al. 2019); image data sets take the
+  MLP or the convolutional networks.
+  """
+  config = config.resolved()
+  if dataset.kind == "text":
+    if config.network != "lstm":
+      raise ValueError(f"--network={config.network} cannot model text data set "
+                       f"{dataset.name!r}; use --network=lstm.")
+    vocab_size = dataset.vocab.size
+    encoder = nets.LSTMEncoder(vocab_size, config.embed_dim, config.hidden_dim,
+                               config.latent_dim, name="encoder")
+    decoder = nets.LSTMDecoder(vocab_size, config.embed_dim, config.hidden_dim,
+                               config.latent_dim, name="decoder")
+    return encoder, decoder
+  if config.network == "mlp":
+    return (nets.MLPEncoder([config.hidden_dim] * 2, config.latent_dim, name="encoder"),
+            nets.MLPDecoder([config.hidden_dim] * 2, dataset.event_shape, name="decoder"))
+  if config.network == "conv":
+    return (nets.ConvEncoder(config.latent_dim, hidden_dim=config.hidden_dim, name="encoder"),
+            nets.ConvDecoder(hidden_dim=config.hidden_dim, name="decoder"))
+  raise ValueError(f"--network={config.network} cannot model image data set "
+                   f"{dataset.name!r}; use --network=mlp or --network=conv.")
+
+
+def build(config, dataset):
+  """The model named by `config.model`, not yet compiled."""
+  config = config.resolved()
+  encoder, decoder = build_networks(config, dataset)
+  if config.model == "vae":
+    return VAE(encoder, decoder, config.latent_dim, beta=config.beta, seed=config.seed,
+               grad_clip_norm=config.grad_clip_norm, name="vae")
+  raise ValueError(f"Unknown model {config.model!r}.")

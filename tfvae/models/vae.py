@@ -1,0 +1,113 @@
+"""The variational autoencoder of Kingma and Welling (METHODS.md M1, M2).
+
+`VAE` keeps the model contract of ARCHITECTURE.md section 2:
+
+  posterior(x, training) -> q(z|x), batch [B], event [d]
+  prior                  -> p(z), event [d]
+  likelihood(z, x, training) -> p(x|z); z may carry leading sample dims [K, B, d]
+
+and trains with its own `train_step` on loss = -E_q log p(x|z) + beta * KL,
+beta a non-trainable weight (1 by default) that callbacks may change without
+retracing. Subclasses change the objective by overriding `compute_objective`.
+"""
+
+import keras
+import tensorflow as tf
+
+from tfvae import latents
+from tfvae import objectives
+from tfvae import random as tfvae_random
+from tfvae.training import gradients
+
+TRAIN_STREAM = 0
+EVAL_STREAM = 1
+
+
+class VAE(keras.Model):
+  """Amortised Gaussian-posterior VAE with a standard-normal prior.
+
+  Args:
+    encoder: layer mapping x to (loc, log_variance), each [B, latent_dim].
+    decoder: layer with `likelihood(z, x, training)` returning p(x|z).
+    latent_dim: d.
+    beta: initial KL weight.
+    seed: base seed of the stateless per-step noise.
+    grad_clip_norm: clip the global gradient norm to this (None: no clipping).
+  """
+
+  def __init__(self, encoder, decoder, latent_dim, *, beta=1.0, seed=0, grad_clip_norm=None,
+               **kwargs):
+    super().__init__(**kwargs)
+    self.encoder = encoder
+    self.decoder = decoder
+    self.latent_dim = latent_dim
+    self.seed = seed
+    self.grad_clip_norm = grad_clip_norm
+    self.beta = self.add_weight(name="beta", shape=(), trainable=False,
+                                initializer=keras.initializers.Constant(beta))
+    self.trackers = {name: keras.metrics.Mean(name=name)
+                     for name in ("loss", "recon", "kl", "elbo")}
+
+  # The model contract.
+  def posterior(self, x, training=False):
+    loc, log_variance = self.encoder(x, training=training)
+    return latents.diagonal_gaussian(loc, log_variance)
+
+  @property
+  def prior(self):
+    return latents.standard_normal_prior(self.latent_dim)
+
+  def likelihood(self, z, x, training=False):
+    return self.decoder.likelihood(z, x, training=training)
+
+  def sample_posterior(self, posterior, seed, num_samples=None):
+    """Reparameterised samples of q(z|x): [B, d], or [K, B, d] for K samples."""
+    return latents.reparameterized_sample(posterior, seed, num_samples)
+
+  # Keras plumbing.
+  def call(self, x, training=False):
+    """Encodes x and decodes the posterior mean; builds every layer.
+
+    Returns:
+      dict with the posterior `loc` and `scale` [B, d] and `log_likelihood`
+      log p(x | z = E_q[z]) [B].
+    """
+    posterior = self.posterior(x, training=training)
+    loc = posterior.mean()
+    log_likelihood = self.likelihood(loc, x, training=training).log_prob(x)
+    return {"loc": loc, "scale": posterior.stddev(), "log_likelihood": log_likelihood}
+
+  def compute_objective(self, x, *, seed, training):
+    """(per-example loss [B], {term: [B]}) for one batch; see objectives.beta_elbo."""
+    return objectives.beta_elbo(self, x, beta=self.beta, seed=seed, training=training)
+
+  def train_step(self, data):
+    seed = tfvae_random.step_seed(self.seed, self.optimizer.iterations, TRAIN_STREAM)
+    with tf.GradientTape() as tape:
+      per_example_loss, terms = self.compute_objective(data, seed=seed, training=True)
+      loss = tf.nn.compute_average_loss(per_example_loss)
+      scaled_loss = self.optimizer.scale_loss(loss)
+    grads = tape.gradient(scaled_loss, self.trainable_variables)
+    loss_scale = self.optimizer.scale_loss(tf.constant(1.0))
+    grads = gradients.clip_by_global_norm(grads, self.grad_clip_norm, loss_scale)
+    self.optimizer.apply(grads, self.trainable_variables)
+    return self.record(per_example_loss, terms)
+
+  def test_step(self, data):
+    seed = tfvae_random.step_seed(self.seed, self.optimizer.iterations, EVAL_STREAM)
+    per_example_loss, terms = self.compute_objective(data, seed=seed, training=False)
+    return self.record(per_example_loss, terms)
+
+  def record(self, per_example_loss, terms):
+    """Updates the Mean trackers; returns the logs dict (with the current beta)."""
+    self.trackers["loss"].update_state(per_example_loss)
+    for name, value in terms.items():
+      if name in self.trackers:
+        self.trackers[name].update_state(value)
+    logs = {name: tracker.result() for name, tracker in self.trackers.items()}
+    logs["beta"] = tf.convert_to_tensor(self.beta)
+    return logs
+
+  @property
+  def metrics(self):
+    return list(self.trackers.values())

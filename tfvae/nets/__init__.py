@@ -1,0 +1,24 @@
+"""Keras layers: encoders give posterior parameters, decoders give p(x|z).
+
+Encoders map a batch x to `(loc, log_variance)`, each [B, d]. Decoders offer
+`likelihood(z, x, training)` returning a TFP distribution over x whose
+`log_prob(x)` has shape z.shape[:-1]: z may carry leading sample dimensions
+[K, B, d]. Final layers run in float32 so that distributions and losses stay in
+float32 under a mixed-precision policy.
+"""
+
+from tfvae.nets.conv import ConvDecoder
+from tfvae.nets.conv import ConvEncoder
+from tfvae.nets.dense import MLPDecoder
+from tfvae.nets.dense import MLPEncoder
+from tfvae.nets.text import LSTMDecoder
+from tfvae.nets.text import LSTMEncoder
+
+__all__ = [
+    "ConvDecoder",
+    "ConvEncoder",
+    "LSTMDecoder",
+    "LSTMEncoder",
+    "MLPDecoder",
+    "MLPEncoder",
+]

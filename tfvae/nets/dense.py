@@ -1,0 +1,60 @@
+"""MLP encoder and Bernoulli MLP decoder for fixed-size inputs such as images."""
+
+import math
+
+import keras
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+tfd = tfp.distributions
+
+
+def _hidden_stack(sizes, activation, name):
+  return [keras.layers.Dense(size, activation=activation, name=f"{name}_{i}")
+          for i, size in enumerate(sizes)]
+
+
+class MLPEncoder(keras.layers.Layer):
+  """x [B, ...] -> (loc, log_variance) [B, d] through a stack of Dense layers."""
+
+  def __init__(self, hidden_sizes, latent_dim, activation="relu", **kwargs):
+    super().__init__(**kwargs)
+    self.flatten = keras.layers.Flatten()
+    self.hidden = _hidden_stack(hidden_sizes, activation, "hidden")
+    self.to_params = keras.layers.Dense(2 * latent_dim, dtype="float32", name="to_params")
+
+  def call(self, x, training=False):
+    h = self.flatten(x)
+    for layer in self.hidden:
+      h = layer(h)
+    loc, log_variance = tf.split(self.to_params(h), 2, axis=-1)
+    return loc, log_variance
+
+
+class MLPDecoder(keras.layers.Layer):
+  """p(x|z) = independent Bernoulli pixels with logits from an MLP of z."""
+
+  def __init__(self, hidden_sizes, event_shape, activation="relu", **kwargs):
+    super().__init__(**kwargs)
+    self.event_shape = tuple(event_shape)
+    self.hidden = _hidden_stack(hidden_sizes, activation, "hidden")
+    self.to_logits = keras.layers.Dense(math.prod(self.event_shape), dtype="float32",
+                                        name="to_logits")
+
+  def call(self, z, x=None, training=False):
+    flat_z = tf.reshape(z, [-1, tf.shape(z)[-1]])
+    h = flat_z
+    for layer in self.hidden:
+      h = layer(h)
+    logits = self.to_logits(h)
+    return tf.reshape(logits, tf.concat([tf.shape(z)[:-1], self.event_shape], axis=0))
+
+  def likelihood(self, z, x=None, training=False):
+    return bernoulli_pixels(self(z, x, training=training), len(self.event_shape))
+
+
+def bernoulli_pixels(logits, event_ndims):
+  """Independent Bernoulli over the last `event_ndims` axes, float32 samples."""
+  return tfd.Independent(tfd.Bernoulli(logits=logits, dtype=tf.float32),
+                         reinterpreted_batch_ndims=event_ndims)
+

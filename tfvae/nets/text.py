@@ -1,0 +1,80 @@
+"""LSTM encoder and z-conditioned LSTM language-model decoder for text.
+
+The architecture follows He et al. (2019) as used by 000 and 003: a one-layer
+LSTM encoder whose last state gives the posterior parameters, and a one-layer
+LSTM decoder whose initial cell state is a linear projection of z (hidden state
+tanh of it) and which sees z concatenated to every input embedding.
+
+Text batches are int32 [B, T]: `<s> w1 ... wn </s>` followed by `<pad>` (id 0).
+"""
+
+import keras
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tfvae.nets import shapes
+
+tfd = tfp.distributions
+PAD_ID = 0
+
+
+class LSTMEncoder(keras.layers.Layer):
+  """x [B, T] -> (loc, log_variance) [B, d] from the LSTM's last valid state."""
+
+  def __init__(self, vocab_size, embed_dim, hidden_dim, latent_dim, dropout=0.0, **kwargs):
+    super().__init__(**kwargs)
+    self.embedding = keras.layers.Embedding(vocab_size, embed_dim, name="embedding")
+    self.dropout = keras.layers.Dropout(dropout)
+    self.lstm = keras.layers.LSTM(hidden_dim, name="lstm")
+    self.to_params = keras.layers.Dense(2 * latent_dim, dtype="float32", name="to_params")
+
+  def call(self, x, training=False):
+    mask = tf.not_equal(x, PAD_ID)
+    embedded = self.dropout(self.embedding(x), training=training)
+    last_state = self.lstm(embedded, mask=mask, training=training)
+    loc, log_variance = tf.split(self.to_params(last_state), 2, axis=-1)
+    return loc, log_variance
+
+
+class LSTMDecoder(keras.layers.Layer):
+  """p(x|z): an LSTM language model conditioned on z (He et al. style).
+
+  `likelihood(z, x)` is a distribution over the whole row x [B, T]: position 0
+  (`<s>`) and padding are masked out with `tfd.Masked`, every other position t
+  is Categorical given x[:t] and z, so `log_prob(x)` counts each word and the
+  end-of-sentence token once.
+  """
+
+  def __init__(self, vocab_size, embed_dim, hidden_dim, latent_dim, dropout_in=0.0,
+               dropout_out=0.0, **kwargs):
+    super().__init__(**kwargs)
+    self.vocab_size = vocab_size
+    self.embedding = keras.layers.Embedding(vocab_size, embed_dim, name="embedding")
+    self.dropout_in = keras.layers.Dropout(dropout_in)
+    self.dropout_out = keras.layers.Dropout(dropout_out)
+    self.z_to_cell = keras.layers.Dense(hidden_dim, name="z_to_cell")
+    self.lstm = keras.layers.LSTM(hidden_dim, return_sequences=True, name="lstm")
+    self.to_logits = keras.layers.Dense(vocab_size, dtype="float32", name="to_logits")
+
+  def call(self, z, x, training=False):
+    """Next-token logits [..., B, T, V]; row t predicts x[:, t] (t=0 is a dummy)."""
+    batch_size = tf.shape(x)[0]
+    flat_z, leading, num_samples = shapes.flatten_samples(z, batch_size)
+    inputs = tf.tile(x[:, :-1], [num_samples, 1])
+    embedded = self.embedding(inputs)
+    steps = tf.shape(inputs)[1]
+    z_every_step = tf.repeat(tf.cast(flat_z, embedded.dtype)[:, None, :], steps, axis=1)
+    features = self.dropout_in(tf.concat([embedded, z_every_step], axis=-1), training=training)
+    cell = self.z_to_cell(flat_z)
+    outputs = self.lstm(features, initial_state=[tf.tanh(cell), cell], training=training)
+    logits = self.to_logits(self.dropout_out(outputs, training=training))
+    dummy_first = tf.zeros_like(logits[:, :1, :])
+    logits = tf.concat([dummy_first, logits], axis=1)
+    return shapes.unflatten_samples(logits, leading, batch_size)
+
+  def likelihood(self, z, x, training=False):
+    logits = self(z, x, training=training)
+    positions = tf.range(tf.shape(x)[1])
+    predicted = tf.logical_and(tf.not_equal(x, PAD_ID), positions[None, :] > 0)
+    tokens = tfd.Masked(tfd.Categorical(logits=logits), validity_mask=predicted)
+    return tfd.Independent(tokens, reinterpreted_batch_ndims=1)

@@ -1,0 +1,11 @@
+"""Objectives: pure functions of (model, batch, seed) -> (per-example loss, terms).
+
+Per-example losses [B] are averaged over the *global* batch by the model's
+train_step (`tf.nn.compute_average_loss`), so an objective never needs to know
+about replicas.
+"""
+
+from tfvae.objectives.elbo import beta_elbo
+from tfvae.objectives.elbo import elbo_terms
+
+__all__ = ["beta_elbo", "elbo_terms"]

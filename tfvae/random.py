@@ -1,0 +1,57 @@
+"""Stateless random numbers for training steps.
+
+Every random draw in a training step comes from a stateless seed derived from
+(base seed, step, stream), so a run resumed from a checkpoint draws exactly the
+noise an uninterrupted run would have drawn (ARCHITECTURE.md section 4).
+
+Under a `tf.distribute` strategy each replica sees a slice of the global batch.
+`standard_normal` draws the noise of the *global* batch and keeps this replica's
+slice, so the same global batch gets the same noise on one device or on
+several (when the global batch divides evenly between replicas; otherwise the
+noise is still standard normal, only not identical to the one-device draw).
+"""
+
+import tensorflow as tf
+
+
+def step_seed(base_seed, step, stream=0):
+  """Returns an int32 [2] stateless seed for one (step, stream) pair.
+
+  Args:
+    base_seed: Python int, the run's seed.
+    step: integer scalar tensor or int, usually `optimizer.iterations`.
+    stream: Python int separating independent draws within one step.
+  """
+  step = tf.cast(step, tf.int64)
+  mixed = tf.cast(base_seed, tf.int64) * 1_000_003 + stream
+  return tf.cast(tf.stack([mixed % 2_147_483_647, step % 2_147_483_647]), tf.int32)
+
+
+def split_seed(seed, count):
+  """Splits a stateless seed into `count` independent seeds, shape [count, 2]."""
+  return tf.random.experimental.stateless_split(seed, num=count)
+
+
+def _replica_position():
+  context = tf.distribute.get_replica_context()
+  if context is None:
+    return 1, 0
+  return context.num_replicas_in_sync, context.replica_id_in_sync_group
+
+
+def standard_normal(shape, seed, batch_axis=0, dtype=tf.float32):
+  """Standard normal noise of `shape` that is replica-consistent.
+
+  Args:
+    shape: list of ints/scalar tensors, the local (per-replica) shape.
+    seed: int32 [2] stateless seed, identical on every replica.
+    batch_axis: which axis of `shape` is the per-replica batch axis.
+    dtype: float dtype of the result.
+  """
+  num_replicas, replica_id = _replica_position()
+  if num_replicas == 1:
+    return tf.random.stateless_normal(shape, seed, dtype=dtype)
+  shape = list(shape)
+  global_shape = shape[:batch_axis] + [num_replicas] + shape[batch_axis:]
+  noise = tf.random.stateless_normal(global_shape, seed, dtype=dtype)
+  return tf.gather(noise, replica_id, axis=batch_axis)

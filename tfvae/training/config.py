@@ -1,0 +1,127 @@
+"""The run configuration: one plain dataclass shared by launchers and library.
+
+Fields left as None take the data set's defaults (`DATASET_DEFAULTS`), so
+`--dataset=ptb` alone gives the He et al. (2019) PTB architecture, and the
+default data set gives a model small enough to train on 2 CPU cores in minutes.
+"""
+
+import dataclasses
+import json
+
+MODELS = ("vae",)
+NETWORKS = ("lstm", "mlp", "conv")
+OPTIMIZERS = ("adam", "sgd")
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+
+# Defaults per data set; anything not listed falls back to `_GENERIC_DEFAULTS`.
+_GENERIC_DEFAULTS = dict(network="lstm", embed_dim=512, hidden_dim=1024, latent_dim=32,
+                         batch_size=32, epochs=30, learning_rate=1e-3)
+DATASET_DEFAULTS = {
+    "synthetic_mog": dict(embed_dim=64, hidden_dim=128, latent_dim=2, batch_size=64,
+                          epochs=10),
+    "binarized_mnist": dict(network="conv", hidden_dim=256, latent_dim=32, batch_size=64,
+                            epochs=20),
+    "omniglot": dict(network="conv", hidden_dim=256, latent_dim=32, batch_size=64,
+                     epochs=20),
+    "array_file": dict(network="conv", hidden_dim=256, latent_dim=32, batch_size=64,
+                       epochs=20),
+}
+
+# Fields that define the model's variables: a checkpoint made with other values
+# cannot be restored into this model.
+ARCHITECTURE_FIELDS = ("model", "dataset", "max_length", "vocab_size", "network",
+                       "embed_dim", "hidden_dim", "latent_dim", "optimizer")
+
+
+class ConfigError(ValueError):
+  """A configuration value is invalid; the message names the flag and the fix."""
+
+
+@dataclasses.dataclass
+class Config:
+  """Everything that defines a training run (see launch/train.py for the flags)."""
+
+  model: str = "vae"
+  dataset: str = "synthetic_mog"
+  data_dir: str | None = None
+  max_length: int | None = None
+  vocab_size: int | None = None
+  network: str | None = None
+  embed_dim: int | None = None
+  hidden_dim: int | None = None
+  latent_dim: int | None = None
+  beta: float = 1.0
+  epochs: int | None = None
+  steps_per_epoch: int | None = None
+  batch_size: int | None = None
+  optimizer: str = "adam"
+  learning_rate: float | None = None
+  grad_clip_norm: float | None = None
+  seed: int = 0
+  deterministic: bool = False
+  jit_compile: bool = False
+  mixed_precision: str = "float32"
+  model_dir: str | None = None
+  strategy: str = "default"
+  tpu: str | None = None
+  eval_samples: int = 500
+  eval_chunk_size: int = 100
+  epoch_eval_samples: int = 20
+  epoch_eval_batches: int = 10
+  log_every_steps: int = 50
+  verbose: int = 1
+
+  def resolved(self):
+    """A copy with every None default filled in from the data set's defaults."""
+    defaults = dict(_GENERIC_DEFAULTS)
+    defaults.update(DATASET_DEFAULTS.get(self.dataset, {}))
+    values = dataclasses.asdict(self)
+    for name, default in defaults.items():
+      if values.get(name) is None:
+        values[name] = default
+    return Config(**values)
+
+  def validate(self):
+    """Raises ConfigError naming the field, the bad value and the allowed ones."""
+    _check_choice("model", self.model, MODELS)
+    _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+    _check_choice("strategy", self.strategy, STRATEGIES)
+    _check_choice("mixed_precision", self.mixed_precision, PRECISIONS)
+    if self.network is not None:
+      _check_choice("network", self.network, NETWORKS)
+    for name in ("embed_dim", "hidden_dim", "latent_dim", "epochs", "batch_size",
+                 "steps_per_epoch", "max_length", "vocab_size", "eval_samples",
+                 "eval_chunk_size", "log_every_steps"):
+      value = getattr(self, name)
+      if value is not None and value <= 0:
+        raise ConfigError(f"--{name} must be a positive integer, got {value}.")
+    if self.learning_rate is not None and self.learning_rate <= 0:
+      raise ConfigError(f"--learning_rate must be positive, got {self.learning_rate}.")
+    if self.beta < 0:
+      raise ConfigError(f"--beta must be >= 0, got {self.beta}.")
+    if self.grad_clip_norm is not None and self.grad_clip_norm <= 0:
+      raise ConfigError(f"--grad_clip_norm must be positive, got {self.grad_clip_norm}.")
+    if self.strategy == "tpu" and not self.tpu:
+      raise ConfigError("--strategy=tpu needs --tpu=ADDRESS (a TPU name or grpc:// address).")
+    return self
+
+  def architecture(self):
+    """The subset of fields that fixes the model's variables."""
+    return {name: getattr(self, name) for name in ARCHITECTURE_FIELDS}
+
+  def to_json(self):
+    return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+  @classmethod
+  def from_dict(cls, values):
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+      raise ConfigError(f"Unknown config fields {unknown}; known fields: {sorted(known)}.")
+    return cls(**values)
+
+
+def _check_choice(name, value, choices):
+  if value not in choices:
+    raise ConfigError(f"--{name}={value!r} is not one of {', '.join(choices)}.")

@@ -1,0 +1,139 @@
+"""The training and evaluation runs behind launch/train.py and launch/evaluate.py.
+
+Data flow (ARCHITECTURE.md section 3): config -> data set -> model built inside
+the strategy's scope -> compile -> fit with callbacks (TensorBoard, checkpoints,
+NaN guard, epoch metrics) -> evaluation on the test split -> results.json and
+TensorBoard.
+"""
+
+import dataclasses
+import datetime
+import json
+import os
+import time
+
+from absl import logging
+import keras
+import tensorflow as tf
+
+from tfvae import data as tfvae_data
+from tfvae import metrics
+from tfvae import models
+from tfvae.training import callbacks as run_callbacks
+from tfvae.training import checkpoints
+from tfvae.training import strategies
+from tfvae.training import summaries
+
+RESULTS_FILE = "results.json"
+
+
+def default_model_dir():
+  return os.path.join("runs", datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
+
+
+def load_data(config):
+  options = {}
+  if config.vocab_size is not None:
+    options["vocab_size"] = config.vocab_size
+  return tfvae_data.load(config.dataset, config.data_dir, max_length=config.max_length,
+                         **options)
+
+
+def make_optimizer(config):
+  if config.optimizer == "sgd":
+    return keras.optimizers.SGD(config.learning_rate)
+  return keras.optimizers.Adam(config.learning_rate)
+
+
+def build_model(config, dataset, strategy):
+  """Model and optimiser created in `strategy`'s scope, built and compiled."""
+  with strategy.scope():
+    model = models.build(config, dataset)
+    model.compile(optimizer=make_optimizer(config), jit_compile=config.jit_compile)
+    model(next(iter(dataset.batches("valid", 2))))
+    model.optimizer.build(model.trainable_variables)
+  return model
+
+
+def configure_numerics(config):
+  """Seeds, determinism and the mixed-precision policy (before building models)."""
+  keras.utils.set_random_seed(config.seed)
+  if config.deterministic:
+    tf.config.experimental.enable_op_determinism()
+  keras.mixed_precision.set_dtype_policy(config.mixed_precision)
+
+
+def train(config):
+  """Trains (or resumes) the run described by `config`; returns the results dict."""
+  config = config.resolved().validate()
+  if config.model_dir is None:
+    config = dataclasses.replace(config, model_dir=default_model_dir())
+  configure_numerics(config)
+  strategy = strategies.make_strategy(config.strategy, config.tpu)
+  dataset = load_data(config)
+  checkpoints.check_run_config(config.model_dir, config)
+  model = build_model(config, dataset, strategy)
+  run_checkpoint = checkpoints.RunCheckpoint(config.model_dir, model, model.optimizer,
+                                             is_chief=strategy.extended.should_checkpoint)
+  start_epoch, batches_seen = run_checkpoint.restore_latest()
+
+  batches_per_epoch = dataset.num_batches("train", config.batch_size)
+  steps_per_epoch = config.steps_per_epoch or batches_per_epoch
+  train_batches = dataset.train_batches(config.batch_size, seed=config.seed,
+                                        start_epoch=batches_seen // batches_per_epoch)
+  train_batches = train_batches.skip(batches_seen % batches_per_epoch)
+  valid_batches = dataset.batches("valid", config.batch_size)
+  count_tokens = dataset.count_tokens if dataset.kind == "text" else None
+
+  summaries.write_run_start(config.model_dir, config)
+  callbacks = [
+      run_callbacks.NaNGuard(run_checkpoint),
+      run_callbacks.EpochMetrics(valid_batches, config.epoch_eval_samples,
+                                 config.epoch_eval_batches, config.seed, count_tokens),
+      keras.callbacks.TensorBoard(config.model_dir, update_freq=config.log_every_steps,
+                                  write_graph=False, profile_batch=0),
+      run_callbacks.EpochCheckpoint(run_checkpoint, steps_per_epoch),
+  ]
+  started = time.time()
+  if start_epoch < config.epochs:
+    model.fit(train_batches, epochs=config.epochs, initial_epoch=start_epoch,
+              steps_per_epoch=steps_per_epoch, validation_data=valid_batches,
+              callbacks=callbacks, verbose=config.verbose)
+  train_seconds = time.time() - started
+
+  logging.info("Evaluating on the test split with %d importance samples.", config.eval_samples)
+  test = metrics.evaluate(model, dataset.batches("test", config.batch_size),
+                          num_samples=config.eval_samples, chunk_size=config.eval_chunk_size,
+                          seed=config.seed, count_tokens=count_tokens)
+  step = int(model.optimizer.iterations.numpy())
+  summaries.write_final_metrics(config.model_dir, test, step)
+  results = {"config": dataclasses.asdict(config), "test": test, "step": step,
+             "epochs": config.epochs, "train_seconds": train_seconds,
+             "checkpoint": run_checkpoint.latest}
+  if strategy.extended.should_checkpoint:
+    with open(os.path.join(config.model_dir, RESULTS_FILE), "w") as f:
+      json.dump(results, f, indent=2, sort_keys=True)
+  return results
+
+
+def restore_run(model_dir, strategy=None):
+  """(config, dataset, model) of a finished or interrupted run, latest weights loaded."""
+  config = checkpoints.read_run_config(model_dir).resolved()
+  configure_numerics(dataclasses.replace(config, deterministic=False))
+  dataset = load_data(config)
+  model = build_model(config, dataset, strategy or tf.distribute.get_strategy())
+  run_checkpoint = checkpoints.RunCheckpoint(model_dir, model, model.optimizer)
+  if run_checkpoint.latest is None:
+    raise checkpoints.RunDirectoryError(f"No checkpoint in {model_dir}: train first with "
+                            f"`python -m launch.train --model_dir={model_dir}`.")
+  run_checkpoint.restore_latest()
+  return config, dataset, model
+
+
+def evaluate_run(model_dir, split="test", num_samples=500, chunk_size=100, seed=0):
+  """Evaluates the latest checkpoint of a run on `split`; returns the metrics dict."""
+  config, dataset, model = restore_run(model_dir)
+  count_tokens = dataset.count_tokens if dataset.kind == "text" else None
+  return metrics.evaluate(model, dataset.batches(split, config.batch_size),
+                          num_samples=num_samples, chunk_size=chunk_size, seed=seed,
+                          count_tokens=count_tokens)
