@@ -8,6 +8,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tfvae.training import strategies  # noqa: E402
@@ -18,3 +19,15 @@ except RuntimeError:  # Devices already initialised by an earlier import.
   pass
 
 assert len(tf.config.list_logical_devices("CPU")) >= 1
+
+
+@pytest.fixture(scope="session")
+def mirrored_strategy():
+  """One MirroredStrategy over two logical CPUs for the whole session.
+
+  Several MirroredStrategy objects in one process can hand out clashing
+  collective-op keys, so every test shares this one.
+  """
+  devices = [d.name for d in tf.config.list_logical_devices("CPU")[:2]]
+  assert len(devices) == 2, "the CPU split into two logical devices failed"
+  return tf.distribute.MirroredStrategy(devices)

@@ -14,10 +14,8 @@ def test_step_seeds_differ_by_step_and_stream():
   assert not np.array_equal(a, b) and not np.array_equal(a, c)
 
 
-def test_two_replicas_draw_slices_of_the_one_device_noise():
-  devices = tf.config.list_logical_devices("CPU")
-  assert len(devices) >= 2, "conftest splits the CPU into two logical devices"
-  strategy = tf.distribute.MirroredStrategy([d.name for d in devices[:2]])
+def test_two_replicas_draw_slices_of_the_one_device_noise(mirrored_strategy):
+  strategy = mirrored_strategy
   seed = tf.constant([5, 9], tf.int32)
   whole = tfvae_random.standard_normal([3, 8, 2], seed, batch_axis=1).numpy()
 

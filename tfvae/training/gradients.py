@@ -28,9 +28,18 @@ def clip_by_global_norm(grads, clip_norm, loss_scale=None):
   context = tf.distribute.get_replica_context()
   replicas = context.num_replicas_in_sync if context is not None else 1
   if replicas > 1:
-    dense = context.all_reduce(tf.distribute.ReduceOp.SUM, dense)
+    dense = _sum_across_replicas(context, dense)
   clipped, _ = tf.clip_by_global_norm(dense, threshold)
   result = list(grads)
   for index, grad in zip(present, clipped):
     result[index] = grad / replicas if replicas > 1 else grad
   return result
+
+
+def _sum_across_replicas(context, tensors):
+  """All-reduces a list of dense tensors as one flat vector (one collective)."""
+  flat = tf.concat([tf.reshape(t, [-1]) for t in tensors], axis=0)
+  total = context.all_reduce(tf.distribute.ReduceOp.SUM, flat)
+  sizes = [tf.size(t) for t in tensors]
+  return [tf.reshape(part, tf.shape(t))
+          for part, t in zip(tf.split(total, sizes), tensors)]
