@@ -1,0 +1,498 @@
+"""Tests of tfvae.metrics against closed forms and plain-numpy references."""
+
+import math
+
+import numpy as np
+import pytest
+import scipy.special
+import scipy.stats
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tfvae import metrics
+from tfvae.models.linear_gaussian import LinearGaussianModel
+
+tfd = tfp.distributions
+fold_in = tf.random.experimental.stateless_fold_in
+
+
+# ------------------------------------------------------------------ fixtures
+def _orthogonal_model(data_dim=5, latent_dim=3, seed=0):
+  """Columns of W orthogonal: the diagonal q can equal p(z|x) exactly."""
+  rng = np.random.default_rng(seed)
+  basis, _ = np.linalg.qr(rng.normal(size=(data_dim, latent_dim)))
+  weight = basis * np.linspace(2.0, 0.5, latent_dim)
+  model = LinearGaussianModel(weight, rng.normal(size=data_dim), 0.6)
+  model.set_posterior_to_exact_marginals()
+  return model
+
+
+def _correlated_model(seed=0):
+  """D=4, d=2, correlated true posterior; q keeps its mean, marginals x1.3."""
+  rng = np.random.default_rng(seed)
+  model = LinearGaussianModel(rng.normal(size=(4, 2)), rng.normal(size=4), 0.5)
+  a, c, log_s = model.exact_posterior_parameters()
+  model.set_posterior(a, c, log_s + math.log(1.3))
+  return model
+
+
+def _sample_data(model, num, seed):
+  """x ~ p(x) of the linear-Gaussian model, float32 [num, D]."""
+  rng = np.random.default_rng(seed)
+  w, b, sigma = model._numpy_parameters()
+  z = rng.normal(size=(num, w.shape[1]))
+  return (z @ w.T + b + sigma * rng.normal(size=(num, w.shape[0]))).astype(np.float32)
+
+
+def _q_params(model, x):
+  q = model.posterior(x)
+  return q.mean().numpy().astype(np.float64), q.stddev().numpy().astype(np.float64)
+
+
+def _gauss_kl(loc_q, cov_q, loc_p, cov_p):
+  """KL(N(loc_q, cov_q) || N(loc_p, cov_p)) in numpy (full covariances)."""
+  d = loc_q.shape[-1]
+  inv_p = np.linalg.inv(cov_p)
+  diff = loc_p - loc_q
+  return 0.5 * (
+    np.trace(inv_p @ cov_q)
+    - d
+    + diff @ inv_p @ diff
+    + np.linalg.slogdet(cov_p)[1]
+    - np.linalg.slogdet(cov_q)[1]
+  )
+
+
+def _numpy_mi(loc, scale, noise):
+  """He et al. (2019) estimator written out in numpy (N x N x d directly)."""
+  z = loc + scale * noise
+  log_q = scipy.stats.norm.logpdf(z[:, None, :], loc[None], scale[None]).sum(-1)
+  log_qz = scipy.special.logsumexp(log_q, axis=1) - np.log(loc.shape[0])
+  neg_entropy = -(0.5 * np.log(2 * np.pi * np.e) + np.log(scale)).sum(-1)
+  return neg_entropy.mean() - log_qz.mean()
+
+
+def _dataset(x, batch_sizes, with_labels=False):
+  pieces, start = [], 0
+  for size in batch_sizes:
+    chunk = x[start : start + size]
+    start += size
+    if with_labels:
+      elements = (chunk, np.zeros(size, np.int32))
+    else:
+      elements = chunk
+    pieces.append(tf.data.Dataset.from_tensors(elements))
+  dataset = pieces[0]
+  for piece in pieces[1:]:
+    dataset = dataset.concatenate(piece)
+  return dataset
+
+
+# ------------------------------------------------------------------------ E1
+def test_exact_posterior_gives_zero_variance_weights():
+  model = _orthogonal_model()
+  x = _sample_data(model, 8, seed=1)
+  exact = model.exact_log_marginal(x).numpy()
+  log_w = metrics.log_importance_weights(model, x, 50, seed=3).numpy()
+  assert log_w.shape == (50, 8)
+  np.testing.assert_allclose(log_w, np.broadcast_to(exact, log_w.shape), atol=2e-4)
+  for num_samples, chunk_size in ((1, 100), (7, 3), (250, 100)):
+    estimate = metrics.iw_log_likelihood(model, x, num_samples, chunk_size, seed=5)
+    np.testing.assert_allclose(estimate.numpy(), exact, atol=2e-4)
+
+
+def test_iw_nll_converges_to_exact_marginal():
+  model = _correlated_model()
+  x = _sample_data(model, 1000, seed=2)
+  exact = model.exact_log_marginal(x).numpy()
+  w, _, sigma = model._numpy_parameters()
+  cov_p = np.linalg.inv(np.eye(2) + w.T @ w / sigma**2)
+  cov_q = np.diag(model.posterior(x[:1]).stddev().numpy()[0].astype(np.float64) ** 2)
+  # Same means, so KL(q||p(z|x)) is one number; E[(p/q)^2] is finite when
+  # 2 cov_p^-1 - cov_q^-1 is positive definite, and then gives Var(w / p(x)).
+  gap = _gauss_kl(np.zeros(2), cov_q, np.zeros(2), cov_p)
+  second = np.linalg.inv(2 * np.linalg.inv(cov_p) - np.linalg.inv(cov_q))
+  assert np.all(np.linalg.eigvalsh(second) > 0)
+  weight_var = (
+    np.sqrt(np.linalg.det(cov_q)) / np.linalg.det(cov_p) * np.sqrt(np.linalg.det(second)) - 1.0
+  )
+
+  mean_abs, mean_err = [], []
+  for k in (1, 10, 100, 1000):
+    estimate = metrics.iw_log_likelihood(model, x, k, 100, seed=k).numpy()
+    err = estimate - exact
+    mean_abs.append(np.mean(np.abs(err)))
+    mean_err.append(np.mean(err))
+    se_mean = np.std(err) / np.sqrt(len(err))
+    if k == 1:  # K=1 is the ELBO: E[err] = -KL(q || p(z|x)).
+      assert abs(np.mean(err) + gap) < 4 * se_mean
+    if k <= 10:
+      assert np.mean(err) + 3 * se_mean < 0  # a lower bound on average
+    else:
+      assert np.mean(err) < 3 * se_mean
+    if k == 1000:
+      se_one = np.sqrt(weight_var / k)  # delta method, per example
+      assert abs(np.mean(err)) < 4 * se_one / np.sqrt(len(err)) + weight_var / k
+      assert np.max(np.abs(err)) < 6 * se_one
+  assert all(a > b for a, b in zip(mean_abs, mean_abs[1:])), mean_abs
+
+
+def test_chunks_combine_exactly():
+  model = _correlated_model()
+  x = _sample_data(model, 5, seed=3)
+  seed = metrics.stateless_seed(11)
+  pieces = [
+    metrics.log_importance_weights(model, x, n, fold_in(seed, i)).numpy()
+    for i, n in enumerate((100, 100, 50))
+  ]
+  expected = scipy.special.logsumexp(np.concatenate(pieces).astype(np.float64), axis=0) - np.log(
+    250
+  )
+  got = metrics.iw_log_likelihood(model, x, 250, 100, seed=11).numpy()
+  np.testing.assert_allclose(got, expected, atol=1e-5)
+
+  # A chunk at least as large as K is one chunk with fold_in(seed, 0).
+  single = metrics.iw_log_likelihood(model, x, 100, 100, seed=11).numpy()
+  large = metrics.iw_log_likelihood(model, x, 100, 1000, seed=11).numpy()
+  np.testing.assert_array_equal(single, large)
+  np.testing.assert_allclose(
+    single,
+    scipy.special.logsumexp(pieces[0].astype(np.float64), axis=0) - np.log(100),
+    atol=1e-5,
+  )
+
+  compiled = tf.function(
+    lambda v: metrics.iw_log_likelihood(model, v, 250, 100, seed=11),
+    reduce_retracing=True,
+  )
+  np.testing.assert_allclose(compiled(x).numpy(), got, atol=1e-6)
+
+
+def test_proposal_variance_inflation():
+  model = _orthogonal_model(data_dim=3, latent_dim=1, seed=4)
+  x = _sample_data(model, 50, seed=4)
+  q = model.posterior(x)
+  inflated = metrics.inflate_proposal(q, 2.0)
+  np.testing.assert_allclose(
+    inflated.stddev().numpy(), np.sqrt(2.0) * q.stddev().numpy(), rtol=1e-6
+  )
+  assert metrics.inflate_proposal(q, 1.0) is q
+  exact = model.exact_log_marginal(x).numpy()
+  log_w = metrics.log_importance_weights(
+    model, x, 2000, seed=1, proposal_variance_factor=2.0
+  ).numpy()
+  assert np.all(np.std(log_w, axis=0) > 0.05)  # no longer zero variance
+  estimate = metrics.iw_log_likelihood(
+    model, x, 2000, 500, seed=1, proposal_variance_factor=2.0
+  ).numpy()
+  # Var(w/p) for p = N(m, v), q = N(m, 2v) is sqrt(2) * 2 / sqrt(3) - 1.
+  se_one = np.sqrt((2 * np.sqrt(2.0) / np.sqrt(3.0) - 1.0) / 2000)
+  assert np.max(np.abs(estimate - exact)) < 6 * se_one
+  with pytest.raises(ValueError, match="diagonal-Gaussian"):
+    metrics.inflate_proposal(tfd.MultivariateNormalTriL(tf.zeros(2), tf.eye(2)), 2.0)
+
+
+# ------------------------------------------------------------------------ E3
+def test_kl_to_prior_analytic_and_monte_carlo():
+  model = _correlated_model()
+  x = _sample_data(model, 6, seed=5)
+  loc, scale = _q_params(model, x)
+  expected = np.array(
+    [_gauss_kl(m, np.diag(s**2), np.zeros(2), np.eye(2)) for m, s in zip(loc, scale)]
+  )
+  kl, analytic = metrics.kl_to_prior(model.posterior(x), model.prior)
+  assert analytic
+  np.testing.assert_allclose(kl.numpy(), expected, rtol=1e-5)
+
+  # No KL registered for Independent(Normal) || MultivariateNormalTriL.
+  prior = tfd.MultivariateNormalTriL(tf.zeros(2), tf.eye(2))
+  z = (loc + scale * np.random.default_rng(0).normal(size=(300, 6, 2))).astype(np.float32)
+  kl_mc, analytic = metrics.kl_to_prior(model.posterior(x), prior, samples=z)
+  assert not analytic
+  z64 = z.astype(np.float64)
+  by_hand = (
+    scipy.stats.norm.logpdf(z64, loc, scale).sum(-1) - scipy.stats.norm.logpdf(z64).sum(-1)
+  ).mean(0)
+  np.testing.assert_allclose(kl_mc.numpy(), by_hand, rtol=1e-4, atol=1e-4)
+  assert np.all(np.abs(kl_mc.numpy() - expected) < 0.2)
+
+
+# ------------------------------------------------------------------------ E4
+def test_mutual_information_matches_numpy_reference():
+  rng = np.random.default_rng(6)
+  n, d = 300, 8
+  loc = rng.normal(size=(n, d)) * np.linspace(0.0, 2.0, d)
+  scale = np.exp(rng.normal(size=(n, d)) * 0.5 - 0.5)
+  noise = rng.normal(size=(n, d))
+  expected = _numpy_mi(loc, scale, noise)
+  for chunk_size in (None, 64, 1000):
+    got = metrics.mutual_information(loc, scale, noise=noise, chunk_size=chunk_size)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-10)
+  got32 = metrics.mutual_information(
+    loc.astype(np.float32), scale.astype(np.float32), noise=noise.astype(np.float32)
+  )
+  np.testing.assert_allclose(got32.numpy(), expected, atol=1e-3)
+
+  # The seeded path is the same estimator on stateless_normal noise.
+  seeded_noise = tf.random.stateless_normal(
+    [n, d], seed=metrics.stateless_seed(9), dtype=tf.float64
+  ).numpy()
+  np.testing.assert_allclose(
+    metrics.mutual_information(loc, scale, seed=9).numpy(),
+    _numpy_mi(loc, scale, seeded_noise),
+    rtol=1e-10,
+  )
+
+  sizes = [7, 100, 193]
+  bounds = np.cumsum([0] + sizes)
+  by_batch = (
+    sum(
+      (hi - lo) * _numpy_mi(loc[lo:hi], scale[lo:hi], noise[lo:hi])
+      for lo, hi in zip(bounds[:-1], bounds[1:])
+    )
+    / n
+  )
+  got = metrics.mutual_information_per_batch(loc, scale, sizes, noise=noise)
+  np.testing.assert_allclose(got.numpy(), by_batch, rtol=1e-10)
+  single = metrics.mutual_information_per_batch(loc, scale, [n], seed=9)
+  np.testing.assert_allclose(
+    single.numpy(), metrics.mutual_information(loc, scale, seed=9).numpy(), rtol=1e-12
+  )
+  with pytest.raises(ValueError):
+    metrics.mutual_information_per_batch(loc, scale, [10, 10], noise=noise)
+
+
+def test_mutual_information_large_set_and_collapse():
+  rng = np.random.default_rng(7)
+  n, d = 4000, 32
+  loc = rng.normal(size=(n, d))
+  scale = np.exp(rng.normal(size=(n, d)) * 0.3 - 1.0)
+  noise = rng.normal(size=(n, d))
+  got = metrics.mutual_information(loc, scale, noise=noise).numpy()
+  # Reference through the expanded quadratic form in float64 (fine here).
+  z = loc + scale * noise
+  inv_var = scale**-2
+  quad = (z**2) @ inv_var.T - 2 * z @ (loc * inv_var).T + (loc**2 * inv_var).sum(-1)
+  log_q = -0.5 * quad - np.log(scale).sum(-1) - 0.5 * d * np.log(2 * np.pi)
+  log_qz = scipy.special.logsumexp(log_q, axis=1) - np.log(n)
+  neg_entropy = -(0.5 * np.log(2 * np.pi * np.e) + np.log(scale)).sum(-1)
+  np.testing.assert_allclose(got, neg_entropy.mean() - log_qz.mean(), rtol=1e-9)
+  assert got <= np.log(n) + 1e-9
+
+  # Every posterior identical: I_q = 0; the estimate is a mean of N terms
+  # with variance d / 2 (log q(z|x) + H of a d-dim Gaussian).
+  same_loc = np.tile(rng.normal(size=(1, d)), (n, 1))
+  same_scale = np.tile(np.exp(rng.normal(size=(1, d))), (n, 1))
+  collapsed = metrics.mutual_information(same_loc, same_scale, seed=1).numpy()
+  assert abs(collapsed) < 4 * np.sqrt(d / 2 / n)
+  per_batch = metrics.mutual_information_per_batch(
+    same_loc[:1000], same_scale[:1000], [250] * 4, seed=1
+  ).numpy()
+  assert abs(per_batch) < 4 * np.sqrt(d / 2 / 1000)
+
+
+# ------------------------------------------------------------------------ E5
+def test_active_units_counts_varying_dimensions():
+  rng = np.random.default_rng(8)
+  means = np.tile(rng.normal(size=(1, 10)), (500, 1))
+  active = [0, 3, 7]
+  means[:, active] += 0.5 * rng.normal(size=(500, 3))
+  means[:, 5] += 1e-3 * rng.normal(size=500)  # varies, below threshold
+  count, variances = metrics.active_units(means)
+  assert int(count) == 3
+  np.testing.assert_allclose(
+    variances.numpy(), np.var(means, axis=0, ddof=1), rtol=1e-10, atol=1e-20
+  )
+  # The threshold is strict and configurable.
+  count, _ = metrics.active_units(means, threshold=float(np.max(variances)))
+  assert int(count) == 0
+
+
+# ------------------------------------------------------------- evaluate (all)
+def test_evaluate_matches_closed_forms_and_is_batching_invariant():
+  model = _orthogonal_model()  # q is the exact posterior
+  x = _sample_data(model, 40, seed=9)
+
+  def count_tokens(v):
+    return (np.floor(np.abs(v.numpy()[:, 0]) * 3) + 1).astype(np.int64)
+
+  batched = metrics.evaluate(
+    model,
+    _dataset(x, [7, 20, 13]),
+    num_samples=20,
+    chunk_size=8,
+    seed=3,
+    count_tokens=count_tokens,
+    recon_samples=200,
+  )
+  whole = metrics.evaluate(
+    model,
+    _dataset(x, [40], with_labels=True),
+    num_samples=20,
+    chunk_size=8,
+    seed=3,
+    count_tokens=count_tokens,
+  )
+  exact = model.exact_log_marginal(x).numpy()
+  tokens = count_tokens(tf.constant(x))
+  loc, scale = _q_params(model, x)
+
+  for result in (batched, whole):
+    assert result["num_examples"] == 40
+    assert result["num_tokens"] == int(tokens.sum())
+    np.testing.assert_allclose(result["nll"], -exact.mean(), rtol=1e-5)
+    np.testing.assert_allclose(result["ppl"], np.exp(-exact.sum() / tokens.sum()), rtol=1e-4)
+    np.testing.assert_allclose(
+      result["elbo_ppl"], np.exp(result["neg_elbo"] * 40 / tokens.sum()), rtol=1e-9
+    )
+    np.testing.assert_allclose(result["elbo"], -result["neg_elbo"], rtol=1e-12)
+    np.testing.assert_allclose(result["neg_elbo"], result["recon"] + result["kl"], rtol=1e-9)
+    kl = np.mean([_gauss_kl(m, np.diag(s**2), np.zeros(3), np.eye(3)) for m, s in zip(loc, scale)])
+    np.testing.assert_allclose(result["kl"], kl, rtol=1e-5)
+    assert result["au"] == int(metrics.active_units(loc)[0])
+
+  # Batching-free parts agree exactly; MI uses the documented seed.
+  for key in ("kl", "au", "mi_aggregate"):
+    np.testing.assert_allclose(batched[key], whole[key], rtol=1e-6)
+  mi_seed = fold_in(metrics.stateless_seed(3), 1)
+  np.testing.assert_allclose(
+    batched["mi_aggregate"], metrics.mutual_information(loc, scale, mi_seed), rtol=1e-6
+  )
+  np.testing.assert_allclose(
+    batched["mi_batch"],
+    metrics.mutual_information_per_batch(loc, scale, [7, 20, 13], mi_seed),
+    rtol=1e-6,
+  )
+  np.testing.assert_allclose(whole["mi_batch"], whole["mi_aggregate"], rtol=1e-12)
+
+  # Reconstruction: E_q[-log p(x|z)] in closed form, 200 samples per example.
+  w, b, sigma = model._numpy_parameters()
+  mean_x = loc @ w.T + b
+  trace = np.sum((w**2) @ (scale**2).T, axis=0)  # tr(W diag(s^2) W^T) per example
+  recon = -scipy.stats.norm.logpdf(x, mean_x, sigma).sum(-1) + trace / (2 * sigma**2)
+  np.testing.assert_allclose(batched["recon"], recon.mean(), rtol=2e-2)
+
+  again = metrics.evaluate(
+    model,
+    _dataset(x, [7, 20, 13]),
+    num_samples=20,
+    chunk_size=8,
+    seed=3,
+    count_tokens=count_tokens,
+    recon_samples=200,
+  )
+  assert again == batched
+
+
+def test_evaluate_nll_on_suboptimal_posterior_matches_iw_function():
+  model = _correlated_model()
+  x = _sample_data(model, 12, seed=10)
+  result = metrics.evaluate(model, _dataset(x, [5, 7]), num_samples=30, chunk_size=7, seed=4)
+  batch_root = fold_in(metrics.stateless_seed(4), 0)
+  by_hand = []
+  for index, (lo, hi) in enumerate(((0, 5), (5, 12))):
+    iw_seed = fold_in(fold_in(batch_root, index), 0)
+    by_hand.append(metrics.iw_log_likelihood(model, x[lo:hi], 30, 7, seed=iw_seed))
+  np.testing.assert_allclose(result["nll"], -np.concatenate(by_hand).mean(), rtol=1e-6)
+  assert result["nll"] > -model.exact_log_marginal(x).numpy().mean() - 0.5
+  assert "ppl" not in result
+
+
+class _FullCovariancePosteriorModel(LinearGaussianModel):
+  """q(z|x) as a MultivariateNormalTriL: no He et al. MI, Monte-Carlo KL."""
+
+  def posterior(self, x, training=False):
+    q = super().posterior(x, training)
+    return tfd.MultivariateNormalTriL(q.mean(), tf.linalg.diag(q.stddev()))
+
+
+def test_evaluate_non_diagonal_posterior_reports_nan_mi():
+  base = _correlated_model()
+  model = _FullCovariancePosteriorModel(
+    base.decoder_weight.numpy(),
+    base.decoder_bias.numpy(),
+    0.5,
+    base.encoder_weight.numpy(),
+    base.encoder_bias.numpy(),
+    base.encoder_log_scale.numpy(),
+  )
+  x = _sample_data(model, 30, seed=11)
+  result = metrics.evaluate(model, _dataset(x, [30]), num_samples=10, recon_samples=500)
+  assert math.isnan(result["mi_batch"]) and math.isnan(result["mi_aggregate"])
+  assert result["au"] == int(metrics.active_units(_q_params(base, x)[0])[0])
+  loc, scale = _q_params(base, x)
+  kl = np.mean([_gauss_kl(m, np.diag(s**2), np.zeros(2), np.eye(2)) for m, s in zip(loc, scale)])
+  np.testing.assert_allclose(result["kl"], kl, atol=0.1)
+
+
+class _ImplicitPosterior:
+  """Samples but no density, like iVAE's implicit posterior."""
+
+  def __init__(self, q):
+    self._q = q
+    self.dtype = q.dtype
+
+  def sample(self, sample_shape=(), seed=None):
+    return self._q.sample(sample_shape, seed=seed)
+
+  def log_prob(self, value):
+    raise NotImplementedError("implicit posterior")
+
+  def mean(self):
+    raise NotImplementedError("implicit posterior")
+
+
+class _ImplicitModel(LinearGaussianModel):
+  def posterior(self, x, training=False):
+    return _ImplicitPosterior(super().posterior(x, training))
+
+
+def test_posterior_without_density_raises_value_error():
+  model = _ImplicitModel(np.ones((3, 2)))
+  x = np.zeros((4, 3), np.float32)
+  with pytest.raises(ValueError, match="iw_nll.*q\\(z\\|x\\)"):
+    metrics.iw_log_likelihood(model, x, 10, 5)
+  with pytest.raises(ValueError, match="iw_nll"):
+    metrics.evaluate(model, _dataset(x, [4]), num_samples=4)
+  with pytest.raises(ValueError, match="kl"):
+    metrics.kl_to_prior(model.posterior(x), tfd.MultivariateNormalTriL(tf.zeros(2), tf.eye(2)))
+
+
+class _ToyTextModel:
+  """Integer batches [B, T] of 0/1 tokens whose length T changes per batch."""
+
+  latent_dim = 2
+
+  def posterior(self, x, training=False):
+    mean_token = tf.reduce_mean(tf.cast(x, tf.float32), axis=-1, keepdims=True)
+    loc = mean_token * tf.constant([1.0, -1.0])
+    return tfd.Independent(tfd.Normal(loc, 0.5 * tf.ones_like(loc)), 1)
+
+  @property
+  def prior(self):
+    return tfd.Independent(tfd.Normal(tf.zeros(2), 1.0), 1)
+
+  def likelihood(self, z, x, training=False):
+    logits = tf.reduce_sum(z, -1, keepdims=True) * tf.ones_like(tf.cast(x, tf.float32))
+    return tfd.Independent(tfd.Bernoulli(logits=logits, dtype=tf.int32), 1)
+
+
+def test_evaluate_on_integer_batches_of_varying_length():
+  rng = np.random.default_rng(12)
+  batches = [rng.integers(0, 2, size=(b, t)).astype(np.int32) for b, t in ((4, 3), (6, 5), (3, 9))]
+  dataset = tf.data.Dataset.from_generator(
+    lambda: iter(batches), output_signature=tf.TensorSpec([None, None], tf.int32)
+  )
+  result = metrics.evaluate(
+    _ToyTextModel(),
+    dataset,
+    num_samples=8,
+    chunk_size=3,
+    count_tokens=lambda v: tf.shape(v)[1] * tf.ones(tf.shape(v)[0], tf.int32),
+  )
+  assert result["num_examples"] == 13
+  assert result["num_tokens"] == 4 * 3 + 6 * 5 + 3 * 9
+  assert all(np.isfinite(result[key]) for key in ("nll", "ppl", "elbo_ppl", "mi_batch"))
+  np.testing.assert_allclose(
+    result["ppl"], np.exp(result["nll"] * 13 / result["num_tokens"]), rtol=1e-9
+  )

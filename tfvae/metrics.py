@@ -1,0 +1,621 @@
+"""Evaluation metrics shared by every tfvae model (METHODS.md section 2, E1-E5).
+
+Every function here uses only the model contract of ARCHITECTURE.md section 2:
+
+    model.posterior(x, training=False) -> q(z|x), batch [B], event [d]
+    model.prior                        -> p(z), batch [], event [d]
+    model.likelihood(z, x, training=False).log_prob(x) -> [K, B] for z [K, B, d]
+
+Implemented:
+
+* E1 `log_importance_weights`, `iw_log_likelihood`: the importance-weighted
+  estimate of log p(x) of Burda et al. (2016), used with K = 500 by 003
+  ("Evaluation Metrics", section 4) and with K = 5000 and a proposal whose
+  variance is inflated x2 for the synthetic sets of 001 (appendix E);
+* E2 perplexity exp(total NLL / total tokens) (in `evaluate`);
+* E3 reconstruction, KL and -ELBO per example (`kl_to_prior`, `evaluate`);
+* E4 mutual information I_q(x; z) with the estimator of He et al. (2019),
+  "Lagging inference networks" (cited by 003 for MI):
+  `mutual_information` (aggregate posterior over the whole evaluation set) and
+  `mutual_information_per_batch` (the per-batch average that He et al.'s code
+  reports);
+* E5 active units of 003 section 4 ("Evaluation Metrics"): `active_units`.
+
+Random numbers are stateless: every function takes `seed`, an int or a shape [2]
+integer tensor, turned into a stateless seed by `stateless_seed`; sub-seeds are
+derived with `tf.random.experimental.stateless_fold_in` so results are exactly
+reproducible (the derivations are spelled out in each docstring).
+
+Metrics that need the density q(z|x) (E1, E3 Monte-Carlo KL, E4) raise a
+`ValueError` naming the metric when the posterior has no `log_prob` (implicit
+posteriors such as iVAE's sampler, M9); such models provide their own
+estimators.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from collections.abc import Sequence
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+from absl import logging
+
+tfd = tfp.distributions
+
+__all__ = [
+  "active_units",
+  "evaluate",
+  "inflate_proposal",
+  "iw_log_likelihood",
+  "kl_to_prior",
+  "log_importance_weights",
+  "mutual_information",
+  "mutual_information_per_batch",
+  "stateless_seed",
+]
+
+# Tags used with stateless_fold_in to derive independent seed streams.
+_BATCH_STREAM = 0  # evaluate(): per-batch seeds fold_in(fold_in(s, 0), batch_index)
+_MI_STREAM = 1  # evaluate(): MI noise seed fold_in(s, 1)
+_IW_STREAM = 0  # inside a batch: importance-sampling seed
+_RECON_STREAM = 1  # inside a batch: reconstruction / Monte-Carlo KL seed
+
+_HALF_LOG_2PI_E = 0.5 * math.log(2.0 * math.pi * math.e)
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+# --------------------------------------------------------------------- helpers
+def stateless_seed(seed) -> tf.Tensor:
+  """Turns `seed` (python int or shape [2] integer tensor) into a [2] int32 seed.
+
+  An int `s` becomes `[0, s]` (its low 32 bits); a tensor is cast to int32.
+  """
+  if isinstance(seed, (int, np.integer)):
+    return tf.constant([0, int(seed) & 0x7FFFFFFF], dtype=tf.int32)
+  seed = tf.convert_to_tensor(seed)
+  if seed.dtype != tf.int32:
+    seed = tf.cast(seed, tf.int32)
+  return tf.ensure_shape(seed, [2])
+
+
+def _fold_in(seed, data) -> tf.Tensor:
+  return tf.random.experimental.stateless_fold_in(seed, data)
+
+
+def _density(distribution, value, metric: str, what: str) -> tf.Tensor:
+  """`distribution.log_prob(value)`, or a ValueError naming `metric`."""
+  if not hasattr(distribution, "log_prob"):
+    raise ValueError(
+      f"metric '{metric}' needs the density of {what}, but "
+      f"{type(distribution).__name__} has no log_prob; a model with an "
+      "implicit distribution must provide its own estimator"
+    )
+  try:
+    return distribution.log_prob(value)
+  except NotImplementedError as error:
+    raise ValueError(
+      f"metric '{metric}' needs the density of {what}, but "
+      f"{type(distribution).__name__}.log_prob is not implemented; a model "
+      "with an implicit distribution must provide its own estimator"
+    ) from error
+
+
+def _is_diagonal_gaussian(distribution) -> bool:
+  if isinstance(distribution, tfd.MultivariateNormalDiag):
+    return True
+  if not (
+    isinstance(distribution, tfd.Independent) and isinstance(distribution.distribution, tfd.Normal)
+  ):
+    return False
+  ndims = tf.get_static_value(distribution.reinterpreted_batch_ndims)
+  return ndims is not None and int(ndims) == 1
+
+
+def inflate_proposal(posterior, variance_factor: float):
+  """Diagonal-Gaussian q(z|x) with its variance multiplied by `variance_factor`.
+
+  001 (appendix E) evaluates its synthetic sets with K = 5000 importance
+  samples drawn from the encoder's posterior with variance inflated x2; this
+  builds that proposal.  Only diagonal Gaussians (`Independent(Normal)`,
+  `MultivariateNormalDiag`) are supported; `variance_factor == 1` returns
+  `posterior` unchanged.
+  """
+  if variance_factor == 1.0:
+    return posterior
+  if variance_factor <= 0:
+    raise ValueError(f"variance_factor must be positive, got {variance_factor}")
+  if not _is_diagonal_gaussian(posterior):
+    raise ValueError(
+      "proposal variance inflation needs a diagonal-Gaussian posterior, got "
+      f"{type(posterior).__name__}"
+    )
+  loc = posterior.mean()
+  scale = posterior.stddev() * tf.constant(math.sqrt(variance_factor), loc.dtype)
+  return tfd.Independent(tfd.Normal(loc, scale), 1)
+
+
+def _log_weights(model, posterior, x, num_samples: int, seed, metric: str):
+  """[K, B] log p(x|z_k) + log p(z_k) - log q(z_k|x), z_k ~ `posterior`."""
+  z = posterior.sample(num_samples, seed=seed)
+  log_q = _density(posterior, z, metric, "q(z|x)")
+  log_prior = _density(model.prior, z, metric, "p(z)")
+  log_lik = model.likelihood(z, x, training=False).log_prob(x)
+  return log_lik + log_prior - log_q
+
+
+# ------------------------------------------------------------------------- E1
+def log_importance_weights(
+  model, x, num_samples: int, seed, *, proposal_variance_factor: float = 1.0
+) -> tf.Tensor:
+  """Log importance weights log p(x, z_k) - log q(z_k|x), z_k ~ q(z|x) (E1).
+
+  The summands of Burda et al. (2016) eq. 8 / METHODS.md E1.
+
+  Args:
+    model: a model keeping the tfvae contract.
+    x: a batch of data [B, ...].
+    num_samples: K.
+    seed: int or [2] stateless seed; the samples are exactly
+      `q.sample(K, seed=stateless_seed(seed))` with q = model.posterior(x)
+      (after `inflate_proposal` when `proposal_variance_factor != 1`, in which
+      case the weights use the inflated proposal's density).
+    proposal_variance_factor: variance inflation of the proposal (001 uses 2).
+
+  Returns:
+    [K, B] tensor of log weights.
+
+  Raises:
+    ValueError: if q(z|x) or p(z) has no density.
+  """
+  posterior = inflate_proposal(model.posterior(x, training=False), proposal_variance_factor)
+  return _log_weights(model, posterior, x, int(num_samples), stateless_seed(seed), "iw_nll")
+
+
+def _iw_log_likelihood(model, posterior, x, num_samples, chunk_size, seed):
+  """Chunked log (1/K) sum_k w_k given an already built proposal."""
+  num_samples = int(num_samples)
+  chunk_size = int(chunk_size)
+  if num_samples < 1 or chunk_size < 1:
+    raise ValueError(f"num_samples and chunk_size must be >= 1, got {num_samples}, {chunk_size}")
+  chunk_size = min(chunk_size, num_samples)
+  num_full, remainder = divmod(num_samples, chunk_size)
+  dtype = tf.as_dtype(posterior.dtype)
+
+  def body(i, chunks):
+    log_w = _log_weights(model, posterior, x, chunk_size, _fold_in(seed, i), "iw_nll")
+    return i + 1, chunks.write(i, tf.reduce_logsumexp(log_w, axis=0))
+
+  chunks = tf.TensorArray(dtype, size=num_full, element_shape=tf.TensorShape([None]))
+  # parallel_iterations=1: one chunk alive at a time, which is the point.
+  _, chunks = tf.while_loop(
+    lambda i, _: i < num_full,
+    body,
+    (tf.constant(0), chunks),
+    parallel_iterations=1,
+  )
+  per_chunk = chunks.stack()  # [num_full, B]
+  if remainder:
+    log_w = _log_weights(model, posterior, x, remainder, _fold_in(seed, num_full), "iw_nll")
+    per_chunk = tf.concat([per_chunk, tf.reduce_logsumexp(log_w, axis=0)[tf.newaxis]], axis=0)
+  return tf.reduce_logsumexp(per_chunk, axis=0) - tf.constant(math.log(num_samples), dtype)
+
+
+def iw_log_likelihood(
+  model,
+  x,
+  num_samples: int = 500,
+  chunk_size: int = 100,
+  seed=0,
+  *,
+  proposal_variance_factor: float = 1.0,
+) -> tf.Tensor:
+  """Importance-weighted estimate of log p(x) per example (E1).
+
+  log p(x) ~= log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x), z_k ~ q(z|x)
+  (Burda et al. 2016 eq. 8 with the encoder as proposal; K = 500 in 003
+  section 4).  It is a stochastic lower bound of log p(x) in expectation and
+  converges to it as K grows; -mean(...) is the "NLL" of the tables.
+
+  The K samples are drawn in chunks of `chunk_size` so that the decoder only
+  sees [chunk_size, B, ...] at a time.  Each chunk keeps its logsumexp and the
+  chunks are combined exactly: reduce_logsumexp over chunks - log K.  Chunk
+  i (0-based) draws its samples with seed
+  `tf.random.experimental.stateless_fold_in(stateless_seed(seed), i)`, so the
+  result equals the logsumexp of
+  `log_importance_weights(model, x, n_i, that_seed)` over all chunks (the
+  last chunk holds K mod chunk_size samples when that is non-zero); the
+  numbers therefore depend on `chunk_size` only through which samples are
+  drawn.  Works eagerly and inside `tf.function` (a `tf.while_loop` over the
+  full chunks, with parallel_iterations=1 to bound memory).
+
+  Args:
+    model: a model keeping the tfvae contract.
+    x: a batch [B, ...].
+    num_samples: K.
+    chunk_size: samples per chunk.
+    seed: int or [2] stateless seed.
+    proposal_variance_factor: inflate the diagonal-Gaussian proposal's
+      variance (2 for 001's synthetic sets); see `inflate_proposal`.
+
+  Returns:
+    [B] tensor of log p(x) estimates (nats).
+
+  Raises:
+    ValueError: if q(z|x) or p(z) has no density.
+  """
+  posterior = inflate_proposal(model.posterior(x, training=False), proposal_variance_factor)
+  return _iw_log_likelihood(model, posterior, x, num_samples, chunk_size, stateless_seed(seed))
+
+
+# ------------------------------------------------------------------------- E3
+def kl_to_prior(posterior, prior, *, seed=0, num_samples: int = 1, samples=None):
+  """Per-example KL(q(z|x) || p(z)) (E3), analytic where TFP has it.
+
+  Uses `tfd.kl_divergence(posterior, prior)` when a closed form is registered
+  (e.g. diagonal Gaussian to N(0, I): 002 / Kingma & Welling 2014 appendix
+  B).  Otherwise falls back to the Monte-Carlo estimate
+  mean_s [log q(z_s|x) - log p(z_s)], z_s ~ q(z|x), from `samples` ([S, B, d])
+  when given, else from `posterior.sample(num_samples, seed=stateless_seed(seed))`.
+
+  Returns:
+    (kl [B], analytic: python bool).
+
+  Raises:
+    ValueError: if the Monte-Carlo fallback is needed and q(z|x) or p(z) has
+      no density.
+  """
+  try:
+    return tfd.kl_divergence(posterior, prior), True
+  except NotImplementedError:
+    pass
+  if samples is None:
+    samples = posterior.sample(int(num_samples), seed=stateless_seed(seed))
+  log_q = _density(posterior, samples, "kl", "q(z|x)")
+  log_p = _density(prior, samples, "kl", "p(z)")
+  return tf.reduce_mean(log_q - log_p, axis=0), False
+
+
+# ------------------------------------------------------------------------- E4
+def _mi_noise(posterior_loc, seed, noise):
+  if noise is not None:
+    return tf.convert_to_tensor(noise, dtype=posterior_loc.dtype)
+  return tf.random.stateless_normal(
+    tf.shape(posterior_loc), seed=stateless_seed(seed), dtype=posterior_loc.dtype
+  )
+
+
+def _prepare_mi(posterior_loc, posterior_scale, seed, noise):
+  loc = tf.convert_to_tensor(posterior_loc)
+  scale = tf.convert_to_tensor(posterior_scale, dtype=loc.dtype)
+  scale = tf.broadcast_to(scale, tf.shape(loc))
+  if loc.shape.rank != 2:
+    raise ValueError(f"posterior_loc must be [N, d], got shape {loc.shape}")
+  eps = _mi_noise(loc, seed, noise)
+  return loc, scale, loc + scale * eps
+
+
+def _negative_entropy(scale) -> tf.Tensor:
+  """Per-example E_q[log q(z|x)] = -H[q(z|x)] of a diagonal Gaussian, [N]."""
+  d = tf.cast(tf.shape(scale)[-1], scale.dtype)
+  return -(d * _HALF_LOG_2PI_E + tf.reduce_sum(tf.math.log(scale), axis=-1))
+
+
+def _log_mixture_density(z, loc, scale, chunk_size):
+  """[M] log (1/N) sum_j N(z_i; loc_j, diag(scale_j^2)), rows in chunks.
+
+  The [rows, N, d] differences are formed directly (no expanded quadratic
+  form, which cancels badly in float32 when scales are small).
+  """
+  num = tf.shape(loc)[0]
+  dim = tf.shape(loc)[1]
+  num_rows = tf.shape(z)[0]
+  if chunk_size is None:
+    # About 2^22 elements per [rows, N, d] block (16 MiB in float32).
+    chunk = tf.maximum(1, (2**22) // tf.maximum(1, num * dim))
+  else:
+    chunk = tf.constant(int(chunk_size))
+  log_norm = -tf.reduce_sum(tf.math.log(scale), axis=-1) - tf.cast(dim, loc.dtype) * tf.constant(
+    _HALF_LOG_2PI, loc.dtype
+  )  # [N]
+  log_n = tf.math.log(tf.cast(num, loc.dtype))
+  inv_scale = tf.math.reciprocal(scale)
+  num_chunks = (num_rows + chunk - 1) // chunk
+
+  def body(i, out):
+    start = i * chunk
+    rows = z[start : tf.minimum(start + chunk, num_rows)]  # [c, d]
+    standardised = (rows[:, tf.newaxis, :] - loc[tf.newaxis]) * inv_scale[tf.newaxis]  # [c, N, d]
+    log_q = log_norm[tf.newaxis] - 0.5 * tf.reduce_sum(tf.square(standardised), axis=-1)  # [c, N]
+    return i + 1, out.write(i, tf.reduce_logsumexp(log_q, axis=1) - log_n)
+
+  out = tf.TensorArray(
+    loc.dtype,
+    size=num_chunks,
+    element_shape=tf.TensorShape([None]),
+    infer_shape=False,
+  )
+  _, out = tf.while_loop(
+    lambda i, _: i < num_chunks,
+    body,
+    (tf.constant(0), out),
+    parallel_iterations=1,
+  )
+  return out.concat()
+
+
+def mutual_information(
+  posterior_loc, posterior_scale, seed=0, *, noise=None, chunk_size=None
+) -> tf.Tensor:
+  """MI I_q(x; z) with the aggregate posterior of *all* N posteriors (E4).
+
+  He et al. (2019, "Lagging inference networks", section 4 / their
+  `calc_mi`) estimator, used by 000 and 003:
+
+      I_q = E_x E_{q(z|x)}[log q(z|x)] - E_{q(z)}[log q(z)],
+      E_{q(z|x_i)}[log q(z|x_i)] = -H[q(z|x_i)]          (analytic)
+      log q(z_i) ~= logsumexp_j log q(z_i|x_j) - log N,  z_i ~ q(z|x_i),
+
+  one sample z_i per posterior.  Here the mixture q(z) runs over every one of
+  the N posteriors given ("whole-set aggregate"); called on one batch it is
+  exactly He et al.'s per-batch estimate.  The N x N log-densities are
+  computed in row chunks (`chunk_size` rows of z at a time; default: about
+  4M [rows, N, d] elements per chunk), so N = 4000, d = 32 is cheap.  The
+  estimate is at most log N.
+
+  Args:
+    posterior_loc: [N, d] means of diagonal-Gaussian posteriors.
+    posterior_scale: [N, d] (or broadcastable) standard deviations.
+    seed: int or [2] seed; the noise is
+      `tf.random.stateless_normal([N, d], stateless_seed(seed), dtype)`
+      and z = loc + scale * noise.
+    noise: optional [N, d] standard-normal noise that replaces the seeded one.
+    chunk_size: rows per chunk (None: automatic).
+
+  Returns:
+    Scalar MI estimate in nats (dtype of `posterior_loc`).
+  """
+  loc, scale, z = _prepare_mi(posterior_loc, posterior_scale, seed, noise)
+  log_qz = _log_mixture_density(z, loc, scale, chunk_size)
+  return tf.reduce_mean(_negative_entropy(scale)) - tf.reduce_mean(log_qz)
+
+
+def mutual_information_per_batch(
+  posterior_loc,
+  posterior_scale,
+  batch_sizes: Sequence[int],
+  seed=0,
+  *,
+  noise=None,
+) -> tf.Tensor:
+  """MI as He et al.'s evaluation code reports it: per batch, then averaged (E4).
+
+  The rows of `posterior_loc` / `posterior_scale` are split into consecutive
+  batches of `batch_sizes`; each batch gets the estimate of
+  `mutual_information` with q(z) the mixture of *that batch's* posteriors,
+  and the estimates are averaged weighted by batch size (He et al. 2019,
+  `calc_mi` over the test batches).  Because each mixture only has B
+  components the estimate is capped by log B and depends on the batching;
+  `mutual_information` over the whole set is the batching-free variant.
+
+  The noise is drawn exactly as in `mutual_information` for the whole [N, d]
+  array (same `seed` -> same z), then split, so with a single batch the two
+  functions agree exactly.
+
+  Returns:
+    Scalar MI estimate in nats.
+  """
+  loc, scale, z = _prepare_mi(posterior_loc, posterior_scale, seed, noise)
+  sizes = [int(s) for s in batch_sizes]
+  if sum(sizes) != int(loc.shape[0]) or min(sizes, default=0) < 1:
+    raise ValueError(f"batch_sizes {sizes} must be positive and sum to N = {loc.shape[0]}")
+  total = tf.constant(0.0, dtype=loc.dtype)
+  for loc_b, scale_b, z_b in zip(tf.split(loc, sizes), tf.split(scale, sizes), tf.split(z, sizes)):
+    log_qz = _log_mixture_density(z_b, loc_b, scale_b, None)
+    mi_b = tf.reduce_mean(_negative_entropy(scale_b)) - tf.reduce_mean(log_qz)
+    total += tf.cast(tf.shape(loc_b)[0], loc.dtype) * mi_b
+  return total / tf.constant(float(sum(sizes)), loc.dtype)
+
+
+# ------------------------------------------------------------------------- E5
+def active_units(posterior_means, threshold: float = 0.01):
+  """Active units (E5): dimensions whose posterior mean varies over the data.
+
+  003 section 4 ("Evaluation Metrics", after He et al. 2019): A_{z,d} =
+  Cov_x(E_{q(z_d|x)}[z_d]); dimension d is active when A_{z,d} > threshold
+  (0.01).  The variance over the N examples is the unbiased one (divisor
+  N - 1), as in He et al.'s `calc_au`; it is NaN for N = 1.
+
+  Args:
+    posterior_means: [N, d] posterior means E_q[z|x] of the evaluation set.
+    threshold: activity threshold.
+
+  Returns:
+    (count: int32 scalar tensor, variances: [d] tensor).
+  """
+  means = tf.convert_to_tensor(posterior_means)
+  if not means.dtype.is_floating:
+    means = tf.cast(means, tf.float64)
+  num = tf.cast(tf.shape(means)[0], means.dtype)
+  centred = means - tf.reduce_mean(means, axis=0, keepdims=True)
+  variances = tf.reduce_sum(tf.square(centred), axis=0) / (num - 1.0)
+  count = tf.reduce_sum(tf.cast(variances > tf.constant(threshold, means.dtype), tf.int32))
+  return count, variances
+
+
+# ----------------------------------------------------------------- evaluation
+def _first_element(batch):
+  if isinstance(batch, (tuple, list)):
+    return batch[0]
+  return batch
+
+
+def evaluate(
+  model,
+  dataset,
+  *,
+  num_samples: int = 500,
+  chunk_size: int = 100,
+  seed=0,
+  count_tokens: Callable | None = None,
+  recon_samples: int = 1,
+  proposal_variance_factor: float = 1.0,
+  au_threshold: float = 0.01,
+) -> dict:
+  """E1-E5 on a finite dataset in one pass; per-example averages.
+
+  For each batch x (an element of `dataset`; a tuple/list element is read as
+  (x, ...) and only x is used) a `tf.function(reduce_retracing=True)` step
+  computes the IW log-likelihood, the ELBO terms and the posterior
+  parameters; MI and AU are computed at the end from the collected
+  posteriors.
+
+  Returned dict (python floats / ints; averages are over examples, for text
+  per sentence):
+    nll: -mean IW estimate of log p(x), K = `num_samples` (E1; 003 uses 500).
+    recon: -E_q log p(x|z), Monte-Carlo with `recon_samples` samples of
+      q(z|x) per example (default a single sample; there is no analytic form
+      under the contract).
+    kl: KL(q(z|x) || p(z)); analytic via `tfd.kl_divergence` when registered,
+      else Monte-Carlo from the same samples as `recon` (logged once).
+    neg_elbo: recon + kl (E3); elbo: -neg_elbo.
+    mi_batch: He et al.'s MI, per batch and averaged weighted by batch size
+      (what 000/003 report; depends on the batch size) (E4).
+    mi_aggregate: the same estimator with q(z) the mixture of all N
+      posteriors of the set (E4).
+    au: number of active units, threshold `au_threshold` (E5).
+    num_examples: N.
+    With `count_tokens` (a function x -> [B] int number of predicted tokens
+    per example, end-of-sentence included; it is called eagerly on each
+    batch so may use TF or numpy):
+    ppl: exp(sum NLL / sum tokens) (E2); elbo_ppl: exp(sum -ELBO / sum
+    tokens); num_tokens: sum of tokens.
+
+  MI needs a diagonal-Gaussian posterior (`Independent(Normal)` or
+  `MultivariateNormalDiag`); otherwise mi_* are NaN (logged).  AU uses
+  `posterior.mean()` and is NaN when the posterior has no analytic mean
+  (e.g. IAF, as in 003 table 1).  NLL and KL need the posterior density and
+  raise `ValueError` without it.
+
+  Seeds (deterministic given `seed`): s = stateless_seed(seed); batch b uses
+  s_b = fold_in(fold_in(s, 0), b), its importance samples
+  `iw_log_likelihood(..., seed=fold_in(s_b, 0))` and its reconstruction
+  samples seed fold_in(s_b, 1); both MI variants use
+  `seed=fold_in(s, 1)` on the [N, d] collected posteriors (identical z), so
+  mi_aggregate and au do not depend on how the data is batched.
+
+  Args:
+    model: a model keeping the tfvae contract.
+    dataset: finite iterable of batches (usually a tf.data.Dataset).
+    num_samples: K for E1.
+    chunk_size: importance samples per chunk (memory).
+    seed: int or [2] seed.
+    count_tokens: optional per-example token counter for PPL.
+    recon_samples: samples of q(z|x) for the reconstruction term.
+    proposal_variance_factor: IW proposal variance inflation (2 for 001).
+    au_threshold: AU threshold (0.01 in 003).
+
+  Returns:
+    dict as described above.
+  """
+  base = stateless_seed(seed)
+  batch_root = _fold_in(base, _BATCH_STREAM)
+  flags = {}
+
+  @tf.function(reduce_retracing=True, autograph=False)
+  def step(x, batch_seed):
+    posterior = model.posterior(x, training=False)
+    proposal = inflate_proposal(posterior, proposal_variance_factor)
+    log_px = _iw_log_likelihood(
+      model,
+      proposal,
+      x,
+      num_samples,
+      chunk_size,
+      _fold_in(batch_seed, _IW_STREAM),
+    )
+    z = posterior.sample(int(recon_samples), seed=_fold_in(batch_seed, _RECON_STREAM))
+    recon = -tf.reduce_mean(model.likelihood(z, x, training=False).log_prob(x), axis=0)
+    kl, analytic = kl_to_prior(posterior, model.prior, samples=z)
+    flags["kl_analytic"] = analytic
+    out = {"log_px": log_px, "recon": recon, "kl": kl}
+    flags["gaussian"] = _is_diagonal_gaussian(posterior)
+    if flags["gaussian"]:
+      out["loc"] = posterior.mean()
+      out["scale"] = posterior.stddev()
+    else:
+      try:
+        out["loc"] = posterior.mean()
+      except NotImplementedError:
+        pass
+    return out
+
+  log_px, recon, kl, locs, scales, sizes, tokens = [], [], [], [], [], [], []
+  for index, batch in enumerate(dataset):
+    x = _first_element(batch)
+    out = step(x, _fold_in(batch_root, index))
+    log_px.append(out["log_px"].numpy().astype(np.float64))
+    recon.append(out["recon"].numpy().astype(np.float64))
+    kl.append(out["kl"].numpy().astype(np.float64))
+    if "loc" in out:
+      locs.append(out["loc"].numpy().astype(np.float64))
+    if "scale" in out:
+      scales.append(out["scale"].numpy().astype(np.float64))
+    sizes.append(int(log_px[-1].shape[0]))
+    if count_tokens is not None:
+      counts = np.asarray(count_tokens(x)).astype(np.int64).reshape([-1])
+      if counts.shape[0] != sizes[-1]:
+        raise ValueError(
+          f"count_tokens returned {counts.shape[0]} counts for a batch of {sizes[-1]}"
+        )
+      tokens.append(counts)
+    logging.vlog(1, "evaluate: batch %d, %d examples", index, sizes[-1])
+
+  if not sizes:
+    raise ValueError("evaluate needs a non-empty dataset")
+  num_examples = sum(sizes)
+  nll_sum = -np.sum(np.concatenate(log_px))
+  recon_sum = np.sum(np.concatenate(recon))
+  kl_sum = np.sum(np.concatenate(kl))
+  neg_elbo_sum = recon_sum + kl_sum
+  if not flags.get("kl_analytic", True):
+    logging.info(
+      "evaluate: no analytic KL(q||p) registered; KL is a %d-sample Monte-Carlo estimate",
+      recon_samples,
+    )
+
+  mi_seed = _fold_in(base, _MI_STREAM)
+  if flags.get("gaussian"):
+    loc = np.concatenate(locs)
+    scale = np.concatenate(scales)
+    mi_aggregate = float(mutual_information(loc, scale, mi_seed))
+    mi_batch = float(mutual_information_per_batch(loc, scale, sizes, mi_seed))
+  else:
+    logging.warning("evaluate: MI needs a diagonal-Gaussian posterior; reporting NaN")
+    mi_aggregate = mi_batch = float("nan")
+  if locs:
+    au = int(active_units(np.concatenate(locs), au_threshold)[0])
+  else:
+    logging.warning("evaluate: posterior has no analytic mean; AU is NaN")
+    au = float("nan")
+
+  results = {
+    "nll": float(nll_sum / num_examples),
+    "elbo": float(-neg_elbo_sum / num_examples),
+    "neg_elbo": float(neg_elbo_sum / num_examples),
+    "recon": float(recon_sum / num_examples),
+    "kl": float(kl_sum / num_examples),
+    "mi_batch": mi_batch,
+    "mi_aggregate": mi_aggregate,
+    "au": au,
+    "num_examples": int(num_examples),
+  }
+  if count_tokens is not None:
+    num_tokens = int(np.sum(np.concatenate(tokens)))
+    results["num_tokens"] = num_tokens
+    results["ppl"] = float(np.exp(nll_sum / num_tokens))
+    results["elbo_ppl"] = float(np.exp(neg_elbo_sum / num_tokens))
+  logging.info("evaluate: %s", results)
+  return results
