@@ -1,0 +1,168 @@
+"""The launchers end to end, in subprocesses: train, TensorBoard, resume, evaluate, errors."""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+TINY = ["--embed_dim=8", "--hidden_dim=16", "--batch_size=32", "--eval_samples=8",
+        "--eval_chunk_size=4", "--log_every_steps=2", "--verbose=2"]
+
+
+def _command(module, *flags):
+  return [sys.executable, "-m", module, *flags]
+
+
+def _env():
+  env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
+  env.pop("TF_CONFIG", None)
+  return env
+
+
+def _run(module, *flags, check=True):
+  result = subprocess.run(_command(module, *flags), cwd=ROOT, env=_env(), capture_output=True,
+                          text=True, timeout=600)
+  if check and result.returncode != 0:
+    raise AssertionError(f"{module} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+  return result
+
+
+def _checkpoint_values(model_dir):
+  reader = tf.train.load_checkpoint(str(model_dir))
+  names = sorted(n for n in reader.get_variable_to_shape_map() if "model" in n)
+  return {n: reader.get_tensor(n) for n in names}
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+  model_dir = tmp_path_factory.mktemp("run")
+  result = _run("launch.train", f"--model_dir={model_dir}", "--epochs=2",
+                "--steps_per_epoch=6", *TINY)
+  return model_dir, result
+
+
+def test_train_prints_table_and_tensorboard_command(finished_run):
+  model_dir, result = finished_run
+  for label in ("NLL (IW)", "PPL", "KL", "MI (per batch)", "MI (whole set)", "AU"):
+    assert f"| {label} |" in result.stdout
+  assert f"tensorboard --logdir {model_dir}" in result.stdout
+
+
+def test_results_json_has_metrics_and_exact_config(finished_run):
+  model_dir, _ = finished_run
+  results = json.loads((model_dir / "results.json").read_text())
+  assert results["config"]["dataset"] == "synthetic_mog"
+  assert results["config"]["latent_dim"] == 2 and results["config"]["hidden_dim"] == 16
+  assert results["step"] == 12
+  for key in ("nll", "ppl", "kl", "mi_batch", "mi_aggregate", "au"):
+    assert np.isfinite(results["test"][key])
+  assert results["test"]["nll"] > 0 and results["test"]["ppl"] > 1
+
+
+def _event_tags(directory):
+  tags = set()
+  for path in pathlib.Path(directory).glob("**/events.out.tfevents.*"):
+    for event in tf.compat.v1.train.summary_iterator(str(path)):
+      for value in event.summary.value:
+        tags.add(f"{path.parent.name}/{value.tag}")
+  return tags
+
+
+def test_tensorboard_event_files_hold_step_epoch_and_run_summaries(finished_run):
+  model_dir, _ = finished_run
+  tags = _event_tags(model_dir)
+  for tag in ("train/epoch_loss", "train/epoch_kl", "train/epoch_recon", "train/epoch_beta",
+              "train/epoch_learning_rate", "validation/epoch_mi", "validation/epoch_au",
+              "validation/epoch_nll", "train/batch_loss", "run/config", "run/test/nll"):
+    assert tag in tags, f"{tag} missing from {sorted(tags)}"
+  assert any("hparams" in tag for tag in tags)
+
+
+def test_checkpoints_every_epoch(finished_run):
+  model_dir, _ = finished_run
+  assert tf.train.latest_checkpoint(str(model_dir)).endswith("ckpt-2")
+  assert (model_dir / "ckpt-1.index").exists()
+
+
+def test_evaluate_reproduces_final_metrics(finished_run):
+  model_dir, _ = finished_run
+  result = _run("launch.evaluate", f"--model_dir={model_dir}", "--eval_samples=8",
+                "--eval_chunk_size=4")
+  saved = json.loads((model_dir / "results.json").read_text())["test"]
+  evaluated = json.loads((model_dir / "eval_test.json").read_text())
+  assert "| NLL (IW) |" in result.stdout
+  np.testing.assert_allclose(evaluated["nll"], saved["nll"], rtol=1e-5)
+  np.testing.assert_allclose(evaluated["kl"], saved["kl"], rtol=1e-5)
+
+
+def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
+  flags = ["--epochs=3", "--steps_per_epoch=40", "--deterministic", *TINY]
+  straight = tmp_path / "straight"
+  _run("launch.train", f"--model_dir={straight}", *flags)
+
+  resumed = tmp_path / "resumed"
+  process = subprocess.Popen(_command("launch.train", f"--model_dir={resumed}", *flags),
+                             cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+  deadline = time.time() + 300
+  while not (resumed / "ckpt-1.index").exists() and time.time() < deadline:
+    time.sleep(0.05)
+  process.send_signal(signal.SIGKILL)
+  process.wait()
+  assert process.returncode == -signal.SIGKILL, "the run must be killed mid-way"
+  assert not (resumed / "ckpt-3.index").exists()
+  _run("launch.train", f"--model_dir={resumed}", *flags)
+
+  expected, got = _checkpoint_values(straight), _checkpoint_values(resumed)
+  assert expected.keys() == got.keys() and len(expected) > 10
+  for name in expected:
+    np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
+
+
+def test_checkpoint_of_another_model_is_refused(finished_run):
+  model_dir, _ = finished_run
+  result = _run("launch.train", f"--model_dir={model_dir}", "--epochs=3", "--latent_dim=3",
+                *TINY, check=False)
+  assert result.returncode == 1
+  assert "different model" in result.stderr and "latent_dim" in result.stderr
+  assert "Traceback" not in result.stderr
+
+
+def test_nan_loss_stops_with_step_and_checkpoint(tmp_path):
+  result = _run("launch.train", f"--model_dir={tmp_path}", "--epochs=2", "--steps_per_epoch=5",
+                "--learning_rate=1e30", *TINY, check=False)
+  assert result.returncode == 1, result.stderr[-2000:]
+  assert "The training loss became nan at step" in result.stderr
+  assert "Last checkpoint:" in result.stderr
+  assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("flag, message", [
+    ("--latent_dim=-1", "--latent_dim must be a positive integer"),
+    ("--dataset=imagenet", "synthetic_mog"),
+    ("--strategy=tpu", "--tpu=ADDRESS"),
+])
+def test_bad_flags_give_clear_errors(tmp_path, flag, message):
+  result = _run("launch.train", f"--model_dir={tmp_path}", flag, check=False)
+  assert result.returncode == 1
+  assert message in result.stderr
+  assert "Traceback" not in result.stderr
+
+
+def test_unknown_flag_is_rejected(tmp_path):
+  result = _run("launch.train", "--no_such_flag=1", check=False)
+  assert result.returncode != 0 and "no_such_flag" in result.stderr
+
+
+def test_mirrored_strategy_from_the_launcher(tmp_path):
+  result = _run("launch.train", f"--model_dir={tmp_path}", "--epochs=1", "--steps_per_epoch=3",
+                "--strategy=mirrored", "--num_cpu_devices=2", *TINY)
+  assert "| NLL (IW) |" in result.stdout
