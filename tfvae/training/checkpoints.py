@@ -1,7 +1,8 @@
 """Checkpoints of a run: model, optimiser, epoch and data position.
 
-The model's weights include beta and any controller state (they are weights),
-the optimiser's include its step counter; `epoch` and `batches_seen` locate the
+The model's weights are saved by their Keras paths (e.g. `vae/encoder/lstm/...`)
+and include beta and any controller state; the optimiser's variables include its
+step counter; `epoch` and `batches_seen` locate the
 data stream (epoch e's batch order is a function of the seed and e), so a run
 restarted with the same command continues exactly where it stopped.
 
@@ -61,6 +62,15 @@ def read_run_config(model_dir):
     return Config.from_dict(json.load(f))
 
 
+def model_weights(model):
+  """The model's variables keyed by their Keras paths, for tf.train.Checkpoint.
+
+  Keras 3 layers do not expose their sub-layers' variables to TensorFlow's
+  object graph, so the checkpoint names every variable explicitly.
+  """
+  return {variable.path: variable for variable in model.weights}
+
+
 class RunCheckpoint:
   """tf.train.Checkpoint + CheckpointManager for one run directory.
 
@@ -72,8 +82,8 @@ class RunCheckpoint:
     self.directory = directory
     self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
     self.batches_seen = tf.Variable(0, dtype=tf.int64, trainable=False, name="batches_seen")
-    self.checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=self.epoch,
-                                          batches_seen=self.batches_seen)
+    self.checkpoint = tf.train.Checkpoint(model=model_weights(model), optimizer=optimizer,
+                                          epoch=self.epoch, batches_seen=self.batches_seen)
     target = directory if is_chief else os.path.join(directory, "worker_scratch",
                                                       str(os.getpid()))
     self.manager = tf.train.CheckpointManager(self.checkpoint, target,
@@ -93,7 +103,7 @@ class RunCheckpoint:
     if path is None:
       return 0, 0
     try:
-      self.checkpoint.restore(path).assert_existing_objects_matched()
+      self.checkpoint.restore(path).assert_consumed()
     except (AssertionError, ValueError, tf.errors.OpError) as error:
       raise CheckpointMismatchError(
           f"Checkpoint {path} does not fit this model: {str(error).splitlines()[0]} "
