@@ -1,12 +1,17 @@
-"""Test-session set-up: two logical CPU devices for the tf.distribute tests.
+"""Test-session set-up: the data directory and two logical CPU devices.
 
 The split must happen before TensorFlow initialises its devices, so it runs at
 import time of this conftest, before any test module touches TensorFlow ops.
 """
 
 import os
+import pathlib
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The corpora: TFVAE_DATA_DIR if set (CI sets it), else ../shared/data beside the repo.
+_SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+if "TFVAE_DATA_DIR" not in os.environ and _SHARED_DATA.is_dir():
+  os.environ["TFVAE_DATA_DIR"] = str(_SHARED_DATA)
 
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402

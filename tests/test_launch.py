@@ -166,3 +166,18 @@ def test_mirrored_strategy_from_the_launcher(tmp_path):
   result = _run("launch.train", f"--model_dir={tmp_path}", "--epochs=1", "--steps_per_epoch=3",
                 "--strategy=mirrored", "--num_cpu_devices=2", *TINY)
   assert "| NLL (IW) |" in result.stdout
+
+
+@pytest.mark.parametrize("flags", [
+    ("--dataset=ptb", "--max_length=20"),
+    ("--dataset=binarized_mnist", "--network=mlp"),
+])
+def test_real_data_sets_train_and_evaluate(tmp_path, flags):
+  result = _run("launch.train", f"--model_dir={tmp_path}", "--epochs=1", "--steps_per_epoch=2",
+                "--latent_dim=4", "--eval_samples=2", "--eval_chunk_size=2",
+                "--epoch_eval_batches=1", *flags, *TINY)
+  results = json.loads((tmp_path / "results.json").read_text())
+  assert np.isfinite(results["test"]["nll"])
+  expected_examples = 3761 if "ptb" in flags[0] else 10000
+  assert results["test"]["num_examples"] == expected_examples
+  assert "| NLL (IW) |" in result.stdout

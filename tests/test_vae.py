@@ -76,3 +76,17 @@ def test_noise_follows_the_step_so_reruns_repeat():
     history = model.fit(tf.data.Dataset.from_tensors(TEXT).repeat(5), epochs=1, verbose=0)
     losses.append(history.history["loss"][0])
   assert losses[0] == losses[1]
+
+
+def test_mixed_precision_keeps_distributions_and_losses_in_float32():
+  keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+  try:
+    model = _model()
+    loss, terms = objectives.beta_elbo(model, TEXT, beta=1.0, seed=SEED, training=True)
+    posterior = model.posterior(TEXT)
+    assert model.encoder.lstm.compute_dtype == "bfloat16"
+  finally:
+    keras.mixed_precision.set_dtype_policy("float32")
+  assert posterior.dtype == tf.float32
+  assert loss.dtype == tf.float32 and terms["kl"].dtype == tf.float32
+  assert np.all(np.isfinite(loss.numpy()))
