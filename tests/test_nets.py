@@ -37,7 +37,7 @@ def test_text_log_prob_counts_every_word_and_end_token_once():
   for b in range(3):
     for t in range(1, x.shape[1]):
       if x[b, t] != 0:
-        expected[b] += log_probs[b, t, x[b, t]]
+        expected[b] += log_probs[b, t - 1, x[b, t]]
   got = decoder.likelihood(z, TEXT).log_prob(TEXT).numpy()
   np.testing.assert_allclose(got, expected, rtol=1e-5)
 

@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from tfvae.nets.dense import bernoulli_pixels
+from tfvae import likelihoods
 
 
 class ConvEncoder(keras.layers.Layer):
@@ -47,4 +47,4 @@ class ConvDecoder(keras.layers.Layer):
     return tf.reshape(logits, tf.concat([tf.shape(z)[:-1], [28, 28, 1]], axis=0))
 
   def likelihood(self, z, x=None, training=False):
-    return bernoulli_pixels(self(z, x, training=training), 3)
+    return likelihoods.bernoulli_pixels(self(z, x, training=training), 3)

@@ -4,9 +4,8 @@ import math
 
 import keras
 import tensorflow as tf
-import tensorflow_probability as tfp
 
-tfd = tfp.distributions
+from tfvae import likelihoods
 
 
 def _hidden_stack(sizes, activation, name):
@@ -50,11 +49,5 @@ class MLPDecoder(keras.layers.Layer):
     return tf.reshape(logits, tf.concat([tf.shape(z)[:-1], self.event_shape], axis=0))
 
   def likelihood(self, z, x=None, training=False):
-    return bernoulli_pixels(self(z, x, training=training), len(self.event_shape))
-
-
-def bernoulli_pixels(logits, event_ndims):
-  """Independent Bernoulli over the last `event_ndims` axes, float32 samples."""
-  return tfd.Independent(tfd.Bernoulli(logits=logits, dtype=tf.float32),
-                         reinterpreted_batch_ndims=event_ndims)
+    return likelihoods.bernoulli_pixels(self(z, x, training=training), len(self.event_shape))
 

@@ -10,11 +10,10 @@ Text batches are int32 [B, T]: `<s> w1 ... wn </s>` followed by `<pad>` (id 0).
 
 import keras
 import tensorflow as tf
-import tensorflow_probability as tfp
 
+from tfvae import likelihoods
 from tfvae.nets import shapes
 
-tfd = tfp.distributions
 PAD_ID = 0
 
 
@@ -40,9 +39,9 @@ class LSTMDecoder(keras.layers.Layer):
   """p(x|z): an LSTM language model conditioned on z (He et al. style).
 
   `likelihood(z, x)` is a distribution over the whole row x [B, T]: position 0
-  (`<s>`) and padding are masked out with `tfd.Masked`, every other position t
-  is Categorical given x[:t] and z, so `log_prob(x)` counts each word and the
-  end-of-sentence token once.
+  (`<s>`) and padding are masked out, every other position t is Categorical
+  given x[:t] and z, so `log_prob(x)` counts each word and the end-of-sentence
+  token once (see `likelihoods.TokenSequence`).
   """
 
   def __init__(self, vocab_size, embed_dim, hidden_dim, latent_dim, dropout_in=0.0,
@@ -57,7 +56,7 @@ class LSTMDecoder(keras.layers.Layer):
     self.to_logits = keras.layers.Dense(vocab_size, dtype="float32", name="to_logits")
 
   def call(self, z, x, training=False):
-    """Next-token logits [..., B, T, V]; row t predicts x[:, t] (t=0 is a dummy)."""
+    """Next-token logits [..., B, T-1, V]; row t predicts x[:, t+1]."""
     batch_size = tf.shape(x)[0]
     flat_z, leading, num_samples = shapes.flatten_samples(z, batch_size)
     inputs = tf.tile(x[:, :-1], [num_samples, 1])
@@ -68,13 +67,7 @@ class LSTMDecoder(keras.layers.Layer):
     cell = self.z_to_cell(flat_z)
     outputs = self.lstm(features, initial_state=[tf.tanh(cell), cell], training=training)
     logits = self.to_logits(self.dropout_out(outputs, training=training))
-    dummy_first = tf.zeros_like(logits[:, :1, :])
-    logits = tf.concat([dummy_first, logits], axis=1)
     return shapes.unflatten_samples(logits, leading, batch_size)
 
   def likelihood(self, z, x, training=False):
-    logits = self(z, x, training=training)
-    positions = tf.range(tf.shape(x)[1])
-    predicted = tf.logical_and(tf.not_equal(x, PAD_ID), positions[None, :] > 0)
-    tokens = tfd.Masked(tfd.Categorical(logits=logits), validity_mask=predicted)
-    return tfd.Independent(tokens, reinterpreted_batch_ndims=1)
+    return likelihoods.TokenSequence(self(z, x, training=training), tf.not_equal(x, PAD_ID))

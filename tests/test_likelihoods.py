@@ -1,0 +1,51 @@
+"""Observation models against TFP's own distributions."""
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tfvae import likelihoods
+
+tfd = tfp.distributions
+
+
+def _reference(next_logits, x):
+  """Independent(Masked(Categorical)) over positions 1..T-1 (TFP's implementation)."""
+  predicted = tf.not_equal(x[..., 1:], 0)
+  tokens = tfd.Masked(tfd.Categorical(logits=next_logits), validity_mask=predicted)
+  return tfd.Independent(tokens, reinterpreted_batch_ndims=1).log_prob(x[..., 1:])
+
+
+def test_token_sequence_equals_masked_categorical():
+  x = tf.constant([[2, 5, 6, 7, 3, 0], [2, 8, 9, 3, 0, 0], [2, 4, 4, 4, 4, 3]], tf.int32)
+  logits = tf.random.stateless_normal([4, 3, 5, 10], seed=[1, 2]) * 3.0
+  got = likelihoods.TokenSequence(logits, tf.not_equal(x, 0)).log_prob(x)
+  assert got.shape == (4, 3)
+  np.testing.assert_allclose(got.numpy(), _reference(logits, x).numpy(), rtol=1e-5)
+
+
+def test_token_sequence_shapes_and_gradient():
+  x = tf.constant([[2, 5, 3, 0]], tf.int32)
+  logits = tf.Variable(tf.zeros([1, 3, 6]))
+  with tf.GradientTape() as tape:
+    distribution = likelihoods.TokenSequence(logits, tf.not_equal(x, 0))
+    log_prob = distribution.log_prob(x)
+  assert distribution.batch_shape == (1,) and distribution.event_shape == (4,)
+  np.testing.assert_allclose(log_prob.numpy(), [2 * np.log(1 / 6)], rtol=1e-6)
+  grad = tape.gradient(log_prob, logits).numpy()
+  assert np.all(grad[0, 2] == 0), "the padded position must not get a gradient"
+  np.testing.assert_allclose(grad[0, 0].sum(), 0.0, atol=1e-6)
+
+
+def test_token_sequence_samples_have_the_row_shape():
+  logits = tf.random.stateless_normal([2, 4, 7], seed=[3, 4])
+  samples = likelihoods.TokenSequence(logits, tf.ones([2, 5], bool)).sample(3, seed=[5, 6])
+  assert samples.shape == (3, 2, 5)
+  assert np.all((samples.numpy() >= 0) & (samples.numpy() < 7))
+
+
+def test_bernoulli_pixels_event_shape():
+  distribution = likelihoods.bernoulli_pixels(tf.zeros([2, 28, 28, 1]), 3)
+  assert distribution.event_shape == (28, 28, 1)
+  np.testing.assert_allclose(distribution.log_prob(tf.ones([2, 28, 28, 1])).numpy(),
+                             [784 * np.log(0.5)] * 2, rtol=1e-6)
