@@ -24,6 +24,10 @@ flags.DEFINE_string("dataset", "synthetic_mog",
                     "Data set name: synthetic_mog, ptb, yahoo, yelp, text_file, "
                     "binarized_mnist, omniglot, array_file.")
 flags.DEFINE_string("data_dir", None, "Directory of the corpora (default: $TFVAE_DATA_DIR).")
+flags.DEFINE_multi_string("data_option", [],
+                          "KEY=VALUE option of the data set, repeatable, e.g. "
+                          "--data_option=train=my.train.txt for --dataset=text_file "
+                          "(python -c 'from tfvae import data; print(data.describe(NAME))').")
 flags.DEFINE_integer("max_length", None, "Truncate sentences to this many words.")
 flags.DEFINE_integer("vocab_size", None, "Cap the vocabulary at this many entries.")
 flags.DEFINE_enum("network", None, config_lib.NETWORKS, "Encoder/decoder family "
@@ -58,10 +62,29 @@ flags.DEFINE_integer("verbose", 1, "Keras verbosity: 0 silent, 1 progress bar, 2
                      "per epoch.")
 
 
+def parse_data_options(pairs):
+  """['num_train=500', 'train=a.txt'] -> {'num_train': 500, 'train': 'a.txt'}."""
+  options = {}
+  for pair in pairs:
+    key, separator, value = pair.partition("=")
+    if not separator or not key:
+      raise app.UsageError(f"--data_option={pair!r} is not KEY=VALUE.")
+    for convert in (int, float):
+      try:
+        value = convert(value)
+        break
+      except ValueError:
+        continue
+    options[key] = value
+  return options
+
+
 def config_from_flags():
   """The Config whose fields are the flags of the same names."""
-  names = [field.name for field in dataclasses.fields(config_lib.Config)]
-  return config_lib.Config(**{name: FLAGS[name].value for name in names})
+  names = [field.name for field in dataclasses.fields(config_lib.Config)
+           if field.name != "data_options"]
+  values = {name: FLAGS[name].value for name in names}
+  return config_lib.Config(data_options=parse_data_options(FLAGS.data_option), **values)
 
 
 def main(argv):

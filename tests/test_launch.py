@@ -181,3 +181,24 @@ def test_real_data_sets_train_and_evaluate(tmp_path, flags):
   expected_examples = 3761 if "ptb" in flags[0] else 10000
   assert results["test"]["num_examples"] == expected_examples
   assert "| NLL (IW) |" in result.stdout
+
+
+def test_user_text_files_through_data_options(tmp_path):
+  sentences = ["the cat sat", "a dog ran far", "the dog sat", "a cat ran"] * 20
+  for split in ("train", "valid", "test"):
+    (tmp_path / f"{split}.txt").write_text("\n".join(sentences) + "\n")
+  model_dir = tmp_path / "run"
+  result = _run("launch.train", f"--model_dir={model_dir}", "--dataset=text_file",
+                f"--data_option=train={tmp_path / 'train.txt'}",
+                f"--data_option=valid={tmp_path / 'valid.txt'}",
+                f"--data_option=test={tmp_path / 'test.txt'}", "--latent_dim=2",
+                "--epochs=1", *TINY)
+  results = json.loads((model_dir / "results.json").read_text())
+  assert results["test"]["num_examples"] == 80
+  assert results["config"]["data_options"]["train"].endswith("train.txt")
+  assert "| PPL |" in result.stdout
+
+
+def test_malformed_data_option_is_a_usage_error(tmp_path):
+  result = _run("launch.train", f"--model_dir={tmp_path}", "--data_option=novalue", check=False)
+  assert result.returncode != 0 and "is not KEY=VALUE" in result.stderr

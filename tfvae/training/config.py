@@ -30,7 +30,7 @@ DATASET_DEFAULTS = {
 
 # Fields that define the model's variables: a checkpoint made with other values
 # cannot be restored into this model.
-ARCHITECTURE_FIELDS = ("model", "dataset", "max_length", "vocab_size", "network",
+ARCHITECTURE_FIELDS = ("model", "dataset", "data_options", "max_length", "vocab_size", "network",
                        "embed_dim", "hidden_dim", "latent_dim", "optimizer")
 
 
@@ -45,6 +45,7 @@ class Config:
   model: str = "vae"
   dataset: str = "synthetic_mog"
   data_dir: str | None = None
+  data_options: dict = dataclasses.field(default_factory=dict)
   max_length: int | None = None
   vocab_size: int | None = None
   network: str | None = None

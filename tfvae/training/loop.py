@@ -32,7 +32,7 @@ def default_model_dir():
 
 
 def load_data(config):
-  options = {}
+  options = dict(config.data_options)
   if config.vocab_size is not None:
     options["vocab_size"] = config.vocab_size
   return tfvae_data.load(config.dataset, config.data_dir, max_length=config.max_length,
