@@ -20,6 +20,8 @@ flags.DEFINE_string("model_dir", None, "Run directory written by launch.train.")
 flags.DEFINE_enum("split", "test", ["train", "valid", "test"], "Split to evaluate.")
 flags.DEFINE_integer("eval_samples", 500, "Importance samples K for IW-NLL.")
 flags.DEFINE_integer("eval_chunk_size", 100, "Importance samples per chunk.")
+flags.DEFINE_integer("eval_batch_size", None,
+                     "Examples per evaluation batch (default: 1000 // eval_chunk_size).")
 flags.DEFINE_integer("seed", 0, "Seed of the importance samples.")
 flags.mark_flag_as_required("model_dir")
 
@@ -29,7 +31,8 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments {argv[1:]}; all options are --flags.")
   results = common.run_or_exit(loop.evaluate_run, FLAGS.model_dir, split=FLAGS.split,
                                num_samples=FLAGS.eval_samples,
-                               chunk_size=FLAGS.eval_chunk_size, seed=FLAGS.seed)
+                               chunk_size=FLAGS.eval_chunk_size, seed=FLAGS.seed,
+                               batch_size=FLAGS.eval_batch_size)
   path = os.path.join(FLAGS.model_dir, f"eval_{FLAGS.split}.json")
   with open(path, "w") as f:
     json.dump(results, f, indent=2, sort_keys=True)

@@ -54,6 +54,8 @@ flags.DEFINE_integer("num_cpu_devices", None,
                      "Split the CPU into this many logical devices (for --strategy=mirrored).")
 flags.DEFINE_integer("eval_samples", 500, "Importance samples K for the final IW-NLL.")
 flags.DEFINE_integer("eval_chunk_size", 100, "Importance samples per chunk.")
+flags.DEFINE_integer("eval_batch_size", None,
+                     "Examples per evaluation batch (default: 1000 // eval_chunk_size).")
 flags.DEFINE_integer("epoch_eval_samples", 20,
                      "Importance samples for the per-epoch validation NLL/MI/AU.")
 flags.DEFINE_integer("epoch_eval_batches", 10, "Validation batches for the per-epoch metrics.")

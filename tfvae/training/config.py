@@ -68,6 +68,7 @@ class Config:
   tpu: str | None = None
   eval_samples: int = 500
   eval_chunk_size: int = 100
+  eval_batch_size: int | None = None
   epoch_eval_samples: int = 20
   epoch_eval_batches: int = 10
   log_every_steps: int = 50
@@ -93,7 +94,7 @@ class Config:
       _check_choice("network", self.network, NETWORKS)
     for name in ("embed_dim", "hidden_dim", "latent_dim", "epochs", "batch_size",
                  "steps_per_epoch", "max_length", "vocab_size", "eval_samples",
-                 "eval_chunk_size", "log_every_steps"):
+                 "eval_chunk_size", "eval_batch_size", "log_every_steps"):
       value = getattr(self, name)
       if value is not None and value <= 0:
         raise ConfigError(f"--{name} must be a positive integer, got {value}.")
@@ -106,6 +107,16 @@ class Config:
     if self.strategy == "tpu" and not self.tpu:
       raise ConfigError("--strategy=tpu needs --tpu=ADDRESS (a TPU name or grpc:// address).")
     return self
+
+  def evaluation_batch_size(self):
+    """Examples per evaluation batch: the decoder sees batch x chunk rows at once.
+
+    Defaults to about 1,000 decoded rows (e.g. 10 sentences x 100 samples), which
+    keeps the [rows, T, V] logits of a 10k-word vocabulary near 1 GB.
+    """
+    if self.eval_batch_size is not None:
+      return self.eval_batch_size
+    return max(1, 1000 // self.eval_chunk_size)
 
   def architecture(self):
     """The subset of fields that fixes the model's variables."""

@@ -5,6 +5,10 @@ replicas, so `global_clipnorm` would clip local gradients. Here the gradients
 are summed first, the global norm is clipped, and each replica passes on its
 1/N share so that the optimizer's own cross-replica sum gives the clipped
 global gradient.
+
+Sparse gradients (embeddings) are made dense first: the norm of an
+`IndexedSlices` taken over its values is wrong when an index repeats (a word
+occurring twice in a batch), and `tf.clip_by_global_norm` does exactly that.
 """
 
 import tensorflow as tf
@@ -32,7 +36,7 @@ def clip_by_global_norm(grads, clip_norm, loss_scale=None):
   clipped, _ = tf.clip_by_global_norm(dense, threshold)
   result = list(grads)
   for index, grad in zip(present, clipped):
-    result[index] = grad / replicas if replicas > 1 else grad
+    result[index] = grad / replicas
   return result
 
 

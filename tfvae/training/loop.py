@@ -102,7 +102,7 @@ def train(config):
   train_seconds = time.time() - started
 
   logging.info("Evaluating on the test split with %d importance samples.", config.eval_samples)
-  test = metrics.evaluate(model, dataset.batches("test", config.batch_size),
+  test = metrics.evaluate(model, dataset.batches("test", config.evaluation_batch_size()),
                           num_samples=config.eval_samples, chunk_size=config.eval_chunk_size,
                           seed=config.seed, count_tokens=count_tokens)
   step = int(model.optimizer.iterations.numpy())
@@ -130,10 +130,12 @@ def restore_run(model_dir, strategy=None):
   return config, dataset, model
 
 
-def evaluate_run(model_dir, split="test", num_samples=500, chunk_size=100, seed=0):
+def evaluate_run(model_dir, split="test", num_samples=500, chunk_size=100, seed=0,
+                 batch_size=None):
   """Evaluates the latest checkpoint of a run on `split`; returns the metrics dict."""
   config, dataset, model = restore_run(model_dir)
+  config = dataclasses.replace(config, eval_chunk_size=chunk_size, eval_batch_size=batch_size)
   count_tokens = dataset.count_tokens if dataset.kind == "text" else None
-  return metrics.evaluate(model, dataset.batches(split, config.batch_size),
+  return metrics.evaluate(model, dataset.batches(split, config.evaluation_batch_size()),
                           num_samples=num_samples, chunk_size=chunk_size, seed=seed,
                           count_tokens=count_tokens)
