@@ -15,6 +15,8 @@ from tfvae import likelihoods
 from tfvae.nets import shapes
 
 PAD_ID = 0
+BOS_ID = 2
+EOS_ID = 3
 
 
 class LSTMEncoder(keras.layers.Layer):
@@ -71,3 +73,39 @@ class LSTMDecoder(keras.layers.Layer):
 
   def likelihood(self, z, x, training=False):
     return likelihoods.TokenSequence(self(z, x, training=training), tf.not_equal(x, PAD_ID))
+
+  def generate(self, z, max_length, *, greedy=True, seed=None):
+    """Decodes sentences from z [B, d], one token at a time.
+
+    Feeds each chosen token back into the LSTM cell (the same cell the layer
+    runs), starting from `<s>`; greedy decoding takes the most likely token,
+    otherwise tokens are sampled with the stateless `seed` (int32 [2]).
+
+    Returns:
+      int32 [B, max_length]: word ids, then `</s>` where the sentence ended,
+      then `<pad>`.
+    """
+    if not greedy and seed is None:
+      raise ValueError("Sampled decoding needs a seed (int32 [2]).")
+    z = tf.convert_to_tensor(z)
+    cell_state = self.z_to_cell(z)
+    states = [tf.tanh(cell_state), cell_state]
+    token = tf.fill([tf.shape(z)[0]], BOS_ID)
+    finished = tf.zeros([tf.shape(z)[0]], dtype=tf.bool)
+    chosen = tf.TensorArray(tf.int32, size=max_length)
+    for step in tf.range(max_length):
+      embedded = self.embedding(token)
+      inputs = tf.concat([embedded, tf.cast(z, embedded.dtype)], axis=-1)
+      output, states = self.lstm.cell(inputs, states)
+      logits = self.to_logits(output)
+      if greedy:
+        next_token = tf.argmax(logits, axis=-1, output_type=tf.int32)
+      else:
+        step_seed = tf.random.experimental.stateless_fold_in(seed, step)
+        next_token = tf.random.stateless_categorical(logits, 1, step_seed,
+                                                     dtype=tf.int32)[:, 0]
+      next_token = tf.where(finished, PAD_ID, next_token)
+      chosen = chosen.write(step, next_token)
+      finished = tf.logical_or(finished, tf.equal(next_token, EOS_ID))
+      token = next_token
+    return tf.transpose(chosen.stack())
