@@ -2,9 +2,12 @@
 
 The model's weights are saved by their Keras paths (e.g. `vae/encoder/lstm/...`)
 and include beta and any controller state; the optimiser's variables include its
-step counter; `epoch` and `batches_seen` locate the
-data stream (epoch e's batch order is a function of the seed and e), so a run
-restarted with the same command continues exactly where it stopped.
+step counter, and other optimisers the model holds as attributes are saved too;
+`epoch` and `batches_seen` locate the data stream (epoch e's batch order is a
+function of the seed and e), so a run restarted with the same command continues
+exactly where it stopped.
+
+In a multi-worker run only the chief writes the run directory; see RunCheckpoint.
 
 A run directory also keeps `config.json`; a directory made by another model or
 architecture is refused before anything is restored.
@@ -12,8 +15,11 @@ architecture is refused before anything is restored.
 
 import json
 import os
+import shutil
+import tempfile
 
 from absl import logging
+import keras
 import tensorflow as tf
 
 from tfvae.training.config import Config
@@ -29,15 +35,19 @@ class RunDirectoryError(FileNotFoundError):
   """A run directory lacks the config or checkpoint an operation needs."""
 
 
-def check_run_config(model_dir, config):
-  """Writes `config.json`, or checks the one there has the same architecture.
+def check_run_config(model_dir, config, write=True):
+  """Checks any `config.json` in `model_dir` has `config`'s architecture, then writes it.
+
+  Only the chief of a multi-worker run writes (`write=True`); the other workers
+  pass `write=False` and just check. The file is replaced atomically, so a
+  worker reading it while the chief writes sees the old or the new version.
 
   Raises:
     CheckpointMismatchError: the directory holds a run of another model.
   """
   path = os.path.join(model_dir, CONFIG_FILE)
-  if os.path.exists(path):
-    with open(path) as f:
+  if tf.io.gfile.exists(path):
+    with tf.io.gfile.GFile(path) as f:
       previous = Config.from_dict(json.load(f)).resolved()
     before, now = previous.architecture(), config.architecture()
     changed = {k: (before[k], now[k]) for k in before if before[k] != now[k]}
@@ -47,18 +57,26 @@ def check_run_config(model_dir, config):
       raise CheckpointMismatchError(
           f"{model_dir} holds a checkpoint of a different model ({details}). "
           "Use another --model_dir, or repeat the original flags to resume.")
-  tf.io.gfile.makedirs(model_dir)
-  with open(path, "w") as f:
-    f.write(config.to_json())
+  if write:
+    write_file_atomically(path, config.to_json())
+
+
+def write_file_atomically(path, text):
+  """Writes `text` to `path` (local or e.g. gs://) through a temporary file and a rename."""
+  tf.io.gfile.makedirs(os.path.dirname(path) or ".")
+  temporary = f"{path}.tmp-{os.getpid()}"
+  with tf.io.gfile.GFile(temporary, "w") as f:
+    f.write(text)
+  tf.io.gfile.rename(temporary, path, overwrite=True)
 
 
 def read_run_config(model_dir):
   """The Config saved in a run directory (for evaluation and export)."""
   path = os.path.join(model_dir, CONFIG_FILE)
-  if not os.path.exists(path):
+  if not tf.io.gfile.exists(path):
     raise RunDirectoryError(f"No {CONFIG_FILE} in {model_dir}: is it a run directory "
                             "written by `python -m launch.train --model_dir=...`?")
-  with open(path) as f:
+  with tf.io.gfile.GFile(path) as f:
     return Config.from_dict(json.load(f))
 
 
@@ -71,27 +89,45 @@ def model_weights(model):
   return {variable.path: variable for variable in model.weights}
 
 
+def other_optimizers(model, optimizer):
+  """Keras optimisers held as attributes of `model` besides `optimizer`, by attribute name.
+
+  A model may train its networks with optimisers of its own (e.g. one for the
+  encoder and one for the decoder, METHODS.md M7); their state (steps, moments)
+  belongs in the checkpoint as much as the compiled optimiser's.
+  """
+  return {name: value for name, value in sorted(vars(model).items())
+          if isinstance(value, keras.optimizers.Optimizer) and value is not optimizer}
+
+
 class RunCheckpoint:
   """tf.train.Checkpoint + CheckpointManager for one run directory.
 
-  Non-chief workers of a multi-worker run write to a scratch directory (all
-  workers must take part in saving; only the chief's copy is kept).
+  In a multi-worker run every worker restores from `directory` (the chief's
+  checkpoints) and every worker takes part in saving, as
+  MultiWorkerMirroredStrategy requires; only the chief (`is_chief`) writes to
+  `directory`. The others save into a fresh temporary directory outside the run
+  directory, deleted as soon as the save returns.
   """
 
   def __init__(self, directory, model, optimizer, is_chief=True, max_to_keep=3):
     self.directory = directory
+    self.is_chief = is_chief
     self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
     self.batches_seen = tf.Variable(0, dtype=tf.int64, trainable=False, name="batches_seen")
+    extra = other_optimizers(model, optimizer)
     self.checkpoint = tf.train.Checkpoint(model=model_weights(model), optimizer=optimizer,
-                                          epoch=self.epoch, batches_seen=self.batches_seen)
-    target = directory if is_chief else os.path.join(directory, "worker_scratch",
-                                                      str(os.getpid()))
-    self.manager = tf.train.CheckpointManager(self.checkpoint, target,
-                                              max_to_keep=max_to_keep)
+                                          epoch=self.epoch, batches_seen=self.batches_seen,
+                                          **({"other_optimizers": extra} if extra else {}))
+    self.manager = (tf.train.CheckpointManager(self.checkpoint, directory,
+                                               max_to_keep=max_to_keep) if is_chief else None)
 
   @property
   def latest(self):
-    return self.manager.latest_checkpoint
+    """Path of the newest checkpoint in the run directory, or None."""
+    if self.manager is not None:
+      return self.manager.latest_checkpoint
+    return tf.train.latest_checkpoint(self.directory)
 
   def restore_latest(self):
     """Restores the newest checkpoint if any; returns (epoch, batches_seen).
@@ -99,7 +135,7 @@ class RunCheckpoint:
     Raises:
       CheckpointMismatchError: the checkpoint's variables do not fit the model.
     """
-    path = self.manager.latest_checkpoint
+    path = self.latest
     if path is None:
       return 0, 0
     try:
@@ -112,6 +148,17 @@ class RunCheckpoint:
     return int(self.epoch.numpy()), int(self.batches_seen.numpy())
 
   def save(self, epoch, batches_seen):
+    """Saves after `epoch` epochs; returns the run directory's newest checkpoint."""
     self.epoch.assign(epoch)
     self.batches_seen.assign(batches_seen)
-    return self.manager.save(checkpoint_number=epoch)
+    if self.is_chief:
+      return self.manager.save(checkpoint_number=epoch)
+    scratch = tempfile.mkdtemp(prefix="tfvae-worker-checkpoint-")
+    try:
+      tf.train.CheckpointManager(self.checkpoint, scratch, max_to_keep=1).save(
+          checkpoint_number=epoch)
+    finally:
+      shutil.rmtree(scratch, ignore_errors=True)
+    logging.info("Took part in saving epoch %d: wrote %s and deleted it (the chief keeps "
+                 "the run's checkpoints).", epoch, scratch)
+    return self.latest

@@ -106,6 +106,9 @@ class Config:
       raise ConfigError(f"--grad_clip_norm must be positive, got {self.grad_clip_norm}.")
     if self.strategy == "tpu" and not self.tpu:
       raise ConfigError("--strategy=tpu needs --tpu=ADDRESS (a TPU name or grpc:// address).")
+    if self.strategy == "multi_worker" and not self.model_dir:
+      raise ConfigError("--strategy=multi_worker needs --model_dir: the same directory on "
+                        "every worker, on a file system they share (or gs://...).")
     return self
 
   def evaluation_batch_size(self):

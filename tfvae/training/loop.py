@@ -4,6 +4,10 @@ Data flow (ARCHITECTURE.md section 3): config -> data set -> model built inside
 the strategy's scope -> compile -> fit with callbacks (TensorBoard, checkpoints,
 NaN guard, epoch metrics) -> evaluation on the test split -> results.json and
 TensorBoard.
+
+In a multi-worker run (--strategy=multi_worker) every worker runs `train` with
+the same config; only the chief writes config.json, TensorBoard events,
+checkpoints and results.json, and all workers restore the chief's checkpoint.
 """
 
 import dataclasses
@@ -52,6 +56,7 @@ def build_model(config, dataset, strategy):
     model.compile(optimizer=make_optimizer(config), jit_compile=config.jit_compile)
     model(next(iter(dataset.batches("valid", 2))))
     model.optimizer.build(model.trainable_variables)
+  strategies.make_logs_reducible(model, strategy)
   return model
 
 
@@ -70,30 +75,36 @@ def train(config):
     config = dataclasses.replace(config, model_dir=default_model_dir())
   configure_numerics(config)
   strategy = strategies.make_strategy(config.strategy, config.tpu)
+  # In a multi-worker run only the chief writes into the run directory.
+  is_chief = strategies.is_chief(strategy)
   dataset = load_data(config)
-  checkpoints.check_run_config(config.model_dir, config)
+  checkpoints.check_run_config(config.model_dir, config, write=is_chief)
   model = build_model(config, dataset, strategy)
   run_checkpoint = checkpoints.RunCheckpoint(config.model_dir, model, model.optimizer,
-                                             is_chief=strategy.extended.should_checkpoint)
+                                             is_chief=is_chief)
   start_epoch, batches_seen = run_checkpoint.restore_latest()
 
   batches_per_epoch = dataset.num_batches("train", config.batch_size)
   steps_per_epoch = config.steps_per_epoch or batches_per_epoch
   train_batches = dataset.train_batches(config.batch_size, seed=config.seed,
                                         start_epoch=batches_seen // batches_per_epoch)
-  train_batches = train_batches.skip(batches_seen % batches_per_epoch)
-  valid_batches = dataset.batches("valid", config.batch_size)
+  train_batches = strategies.shard_by_batch(
+      train_batches.skip(batches_seen % batches_per_epoch))
+  valid_batches = strategies.shard_by_batch(dataset.batches("valid", config.batch_size))
   count_tokens = dataset.count_tokens if dataset.kind == "text" else None
 
-  summaries.write_run_start(config.model_dir, config)
   callbacks = [
       run_callbacks.NaNGuard(run_checkpoint),
       run_callbacks.EpochMetrics(valid_batches, config.epoch_eval_samples,
                                  config.epoch_eval_batches, config.seed, count_tokens),
-      keras.callbacks.TensorBoard(config.model_dir, update_freq=config.log_every_steps,
-                                  write_graph=False, profile_batch=0),
-      run_callbacks.EpochCheckpoint(run_checkpoint, steps_per_epoch),
   ]
+  if is_chief:
+    summaries.write_run_start(config.model_dir, config)
+    callbacks.append(keras.callbacks.TensorBoard(
+        config.model_dir, update_freq=config.log_every_steps, write_graph=False,
+        profile_batch=0))
+  # Every worker saves (MultiWorkerMirroredStrategy needs all of them to).
+  callbacks.append(run_callbacks.EpochCheckpoint(run_checkpoint, steps_per_epoch))
   started = time.time()
   if start_epoch < config.epochs:
     model.fit(train_batches, epochs=config.epochs, initial_epoch=start_epoch,
@@ -106,13 +117,13 @@ def train(config):
                           num_samples=config.eval_samples, chunk_size=config.eval_chunk_size,
                           seed=config.seed, count_tokens=count_tokens)
   step = int(model.optimizer.iterations.numpy())
-  summaries.write_final_metrics(config.model_dir, test, step)
   results = {"config": dataclasses.asdict(config), "test": test, "step": step,
              "epochs": config.epochs, "train_seconds": train_seconds,
-             "checkpoint": run_checkpoint.latest}
-  if strategy.extended.should_checkpoint:
-    with open(os.path.join(config.model_dir, RESULTS_FILE), "w") as f:
-      json.dump(results, f, indent=2, sort_keys=True)
+             "checkpoint": run_checkpoint.latest, "dtype_policy": model.dtype_policy.name}
+  if is_chief:
+    summaries.write_final_metrics(config.model_dir, test, step)
+    checkpoints.write_file_atomically(os.path.join(config.model_dir, RESULTS_FILE),
+                                      json.dumps(results, indent=2, sort_keys=True))
   return results
 
 
