@@ -80,6 +80,7 @@ class LSTMDecoder(keras.layers.Layer):
     Feeds each chosen token back into the LSTM cell (the same cell the layer
     runs), starting from `<s>`; greedy decoding takes the most likely token,
     otherwise tokens are sampled with the stateless `seed` (int32 [2]).
+    `<pad>` and `<s>` are excluded; a row ends at its first `</s>`.
 
     Returns:
       int32 [B, max_length]: word ids, then `</s>` where the sentence ended,
@@ -93,11 +94,13 @@ class LSTMDecoder(keras.layers.Layer):
     token = tf.fill([tf.shape(z)[0]], BOS_ID)
     finished = tf.zeros([tf.shape(z)[0]], dtype=tf.bool)
     chosen = tf.TensorArray(tf.int32, size=max_length)
+    # `<pad>` and `<s>` are never generated: they would read as end or restart.
+    never_emitted = tf.scatter_nd([[PAD_ID], [BOS_ID]], [-1e9, -1e9], [self.vocab_size])
     for step in tf.range(max_length):
       embedded = self.embedding(token)
       inputs = tf.concat([embedded, tf.cast(z, embedded.dtype)], axis=-1)
       output, states = self.lstm.cell(inputs, states)
-      logits = self.to_logits(output)
+      logits = self.to_logits(output) + never_emitted
       if greedy:
         next_token = tf.argmax(logits, axis=-1, output_type=tf.int32)
       else:

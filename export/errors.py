@@ -1,0 +1,5 @@
+"""The error a user of the exporter can fix (bad flags, bad directories)."""
+
+
+class ExportError(ValueError):
+  """An export cannot proceed; the message says what is wrong and how to fix it."""
