@@ -31,6 +31,7 @@ import tensorflow as tf
 from absl import logging
 
 from tfvae import nets
+from tfvae.nets import text as text_nets
 from tfvae.models import VAE
 
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
@@ -187,6 +188,16 @@ def resolve_config(name, source, data_dir):
   return config, None
 
 
+def training_batches(config, dataset, rows, num_batches, seed):
+  """`num_batches` full [B, T] int32 training batches: of `dataset` (source ptb), else of `rows`."""
+  if dataset is not None:
+    stream = dataset.train_batches(config.batch_size, seed=seed)
+    full = (x for x in stream if x.shape[0] == config.batch_size)
+    return [x for x, _ in zip(full, range(num_batches))]
+  indices = bucketed_batches(rows, config.batch_size, num_batches, seed)
+  return [tf.constant(pad_rows([rows[i] for i in idx])) for idx in indices]
+
+
 # ----------------------------------------------------------------------------- FLOPs
 def forward_flops(config, batch_size, length):
   """Matmul FLOPs of one forward pass on a [batch_size, length] batch.
@@ -208,12 +219,22 @@ def train_step_flops(config, batch_shape):
 
 
 # ---------------------------------------------------------------------------- models
-def build_vae(config, seed, grad_clip_norm=None):
-  """A fresh, unbuilt VAE with the LSTM encoder/decoder of `config`."""
+# He et al. (2019) train with SGD, learning rate 1, gradient norm clipped at 5.
+LEARNING_RATE = 1.0
+GRAD_CLIP_NORM = 5.0
+
+
+def build_vae(config, seed, grad_clip_norm=None, lstm=None):
+  """A fresh, unbuilt VAE with the LSTM encoder/decoder of `config`.
+
+  `lstm` picks the recurrent layer of both networks: "keras" (keras.layers.LSTM)
+  or "fused" (tfvae.nets.fused_lstm.FusedLSTM); None: the library's default.
+  """
+  lstm = lstm or text_nets.DEFAULT_LSTM
   encoder = nets.LSTMEncoder(config.vocab_size, config.embed_dim, config.hidden_dim,
-                             config.latent_dim, name="encoder")
+                             config.latent_dim, lstm=lstm, name="encoder")
   decoder = nets.LSTMDecoder(config.vocab_size, config.embed_dim, config.hidden_dim,
-                             config.latent_dim, name="decoder")
+                             config.latent_dim, lstm=lstm, name="decoder")
   return VAE(encoder, decoder, config.latent_dim, seed=seed, grad_clip_norm=grad_clip_norm,
              name="vae")
 

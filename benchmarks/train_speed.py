@@ -13,6 +13,11 @@ in one process:
   bf16   `keras` under the `mixed_bfloat16` dtype policy (set before the model
          is built, restored afterwards).
 
+Each variant runs once per LSTM implementation of --lstm: `keras`
+(keras.layers.LSTM; rows named after the variant alone, so `eager` stays the
+baseline it always was) and `fused` (tfvae.nets.fused_lstm.FusedLSTM; rows
+`<variant>+fused`).
+
 All use SGD with learning rate 1 and gradients clipped to norm 5 (He et al. 2019).
 Each variant first runs --warmup steps, then, for the compiled ones, one step on
 every batch shape not yet seen (text batches differ in length T and XLA compiles
@@ -37,7 +42,8 @@ H, latent size d, vocabulary V, one multiply-add = 2 FLOPs:
 Gate nonlinearities, the softmax, embedding look-ups and the optimiser update are
 not counted. The achieved GFLOP/s is these FLOPs over the timed seconds; the
 fraction of peak divides by the best of --peak_reps float32 tf.matmuls of
---peak_size squared matrices timed in the same process (also for bf16).
+--peak_size squared matrices timed in the same process, before and again after
+the variants (also for bf16).
 """
 
 import dataclasses
@@ -59,12 +65,15 @@ from tfvae.models import vae as vae_module
 from tfvae.training import gradients
 
 VARIANTS = ("eager", "keras", "xla", "bf16")
-LEARNING_RATE = 1.0
-GRAD_CLIP_NORM = 5.0
+LSTMS = ("keras", "fused")
+LEARNING_RATE = common.LEARNING_RATE
+GRAD_CLIP_NORM = common.GRAD_CLIP_NORM
 
 flags.DEFINE_integer("steps", 20, "Timed training steps per variant.")
 flags.DEFINE_integer("warmup", 3, "Untimed warm-up steps per variant.")
 flags.DEFINE_list("variants", list(VARIANTS), f"Variants to run, among {VARIANTS}.")
+flags.DEFINE_list("lstm", list(LSTMS), f"LSTM implementations to run each variant with, "
+                  f"among {LSTMS}; rows of the fused one are named <variant>+fused.")
 flags.DEFINE_integer("pipeline_steps", None,
                      "Steps of the tf.data wait measurement (default --steps; 0: skip).")
 flags.DEFINE_integer("peak_size", 2048, "Matrix size of the matmul peak measurement.")
@@ -77,7 +86,7 @@ FLAGS = cli.FLAGS
 class Timing:
   """What one variant measured."""
 
-  variant: str
+  variant: str  # the row name: <variant> (keras.layers.LSTM) or <variant>+fused
   seconds: float  # timed seconds, all steps
   steps: int
   sentences: int
@@ -96,12 +105,7 @@ class Timing:
 # ----------------------------------------------------------------------------- batches
 def timing_batches(config, dataset, rows, num_batches, seed):
   """`num_batches` full [B, T] int32 training batches of the chosen source."""
-  if dataset is not None:
-    stream = dataset.train_batches(config.batch_size, seed=seed)
-    full = (x for x in stream if x.shape[0] == config.batch_size)
-    return [x for x, _ in zip(full, range(num_batches))]
-  indices = common.bucketed_batches(rows, config.batch_size, num_batches, seed)
-  return [tf.constant(common.pad_rows([rows[i] for i in idx])) for idx in indices]
+  return common.training_batches(config, dataset, rows, num_batches, seed)
 
 
 def training_pipeline(config, dataset, rows, num_batches, seed):
@@ -142,10 +146,15 @@ def keras_step_fn(model):
   return step
 
 
-def make_step(variant, config, first_batch, seed):
-  """A fresh model for `variant`, built and compiled; returns its step function."""
+def row_name(variant, lstm):
+  """The table row of `variant` run with LSTM implementation `lstm`."""
+  return variant if lstm == "keras" else f"{variant}+{lstm}"
+
+
+def make_step(variant, config, first_batch, seed, lstm="keras"):
+  """A fresh model for `variant` with `lstm`, built and compiled; returns its step function."""
   keras.utils.set_random_seed(seed)  # same initial weights in every variant
-  model = common.build_vae(config, seed, grad_clip_norm=GRAD_CLIP_NORM)
+  model = common.build_vae(config, seed, grad_clip_norm=GRAD_CLIP_NORM, lstm=lstm)
   model(first_batch)
   optimizer = keras.optimizers.SGD(LEARNING_RATE)
   if variant == "eager":
@@ -197,24 +206,26 @@ def pipeline_wait_share(step, pipeline, warmup, num_steps):
   return wait / total
 
 
-def run_variant(variant, config, batches, seed, warmup, pipeline=None, pipeline_steps=0):
-  """Times `variant` on `batches`; returns (Timing, wait share or None)."""
+def run_variant(variant, config, batches, seed, warmup, pipeline=None, pipeline_steps=0,
+                lstm="keras"):
+  """Times `variant` with `lstm` on `batches`; returns (Timing, wait share or None)."""
   policy = "mixed_bfloat16" if variant == "bf16" else "float32"
+  name = row_name(variant, lstm)
   with common.dtype_policy(policy):
     start = time.perf_counter()
-    step = make_step(variant, config, batches[0], seed)
+    step = make_step(variant, config, batches[0], seed, lstm)
     warm_up(step, batches, warmup, cover_shapes=variant != "eager")
     warmup_seconds = time.perf_counter() - start
     seconds, loss = time_steps(step, batches)
-    logging.info("%s: %.3f s for %d steps (last loss %.3f), warm-up %.1f s", variant, seconds,
+    logging.info("%s: %.3f s for %d steps (last loss %.3f), warm-up %.1f s", name, seconds,
                  len(batches), loss, warmup_seconds)
     wait = None
     if pipeline is not None and pipeline_steps > 0:
       wait = pipeline_wait_share(step, pipeline, warmup, pipeline_steps)
-      logging.info("%s: input-pipeline wait share %.4f", variant, wait)
+      logging.info("%s: input-pipeline wait share %.4f", name, wait)
   flops = sum(common.train_step_flops(config, x.shape) for x in batches)
   sentences = sum(int(x.shape[0]) for x in batches)
-  return Timing(variant, seconds, len(batches), sentences, flops, warmup_seconds), wait
+  return Timing(name, seconds, len(batches), sentences, flops, warmup_seconds), wait
 
 
 def release_memory():
@@ -243,15 +254,22 @@ def report(config, source, batches, timings, peak, wait):
       f"{len(batches)} timed steps per variant; batch length T mean {np.mean(lengths):.1f} "
       f"(min {min(lengths)}, max {max(lengths)}); analytic matmul FLOPs/step "
       f"{common.fmt(step_flops / 1e9)} GFLOP (3 x forward)",
-      f"fp32 matmul peak ({FLAGS.peak_size}x{FLAGS.peak_size}, best of {FLAGS.peak_reps}): "
+      f"fp32 matmul peak ({FLAGS.peak_size}x{FLAGS.peak_size}, best of {FLAGS.peak_reps} "
+      "before and after the variants): "
       f"{peak:.1f} GFLOP/s",
       "",
       common.format_table(headers, rows),
   ]
   if wait is not None:
-    lines += ["", f"input pipeline (tf.data -> keras step, {pipeline_steps()} steps): "
+    lines += ["", f"input pipeline (tf.data -> keras step with the {selected_lstms()[0]} LSTM, "
+                  f"{pipeline_steps()} steps): "
                   f"wait {100.0 * wait:.2f}% of step time"]
   return "\n".join(lines)
+
+
+def selected_lstms():
+  """The LSTM implementations of --lstm, in the order of LSTMS."""
+  return [m for m in LSTMS if m in FLAGS.lstm]
 
 
 def pipeline_steps():
@@ -262,6 +280,9 @@ def check_flags():
   unknown = sorted(set(FLAGS.variants) - set(VARIANTS))
   if unknown:
     raise app.UsageError(f"--variants: unknown {unknown}; choose among {VARIANTS}.")
+  unknown = sorted(set(FLAGS.lstm) - set(LSTMS))
+  if unknown or not FLAGS.lstm:
+    raise app.UsageError(f"--lstm: unknown {unknown}; choose among {LSTMS}.")
   if FLAGS.steps < 1 or FLAGS.warmup < 0:
     raise app.UsageError("--steps must be >= 1 and --warmup >= 0.")
 
@@ -278,17 +299,22 @@ def main(argv):
   logging.info("Measuring the fp32 matmul peak")
   peak = common.matmul_peak(FLAGS.peak_size, FLAGS.peak_reps)
   timings, wait = [], None
+  lstms = selected_lstms()
   for variant in [v for v in VARIANTS if v in FLAGS.variants]:
-    logging.info("Variant %s", variant)
-    pipeline = None
-    if variant == "keras" and pipeline_steps() > 0:
-      pipeline = training_pipeline(config, dataset, rows, pipeline_steps() + FLAGS.warmup,
-                                   FLAGS.seed + 1)
-    timing, variant_wait = run_variant(variant, config, batches, FLAGS.seed, FLAGS.warmup,
-                                       pipeline, pipeline_steps())
-    timings.append(timing)
-    wait = variant_wait if variant_wait is not None else wait
-    release_memory()
+    for lstm in lstms:
+      logging.info("Variant %s", row_name(variant, lstm))
+      pipeline = None
+      if variant == "keras" and lstm == lstms[0] and pipeline_steps() > 0:
+        pipeline = training_pipeline(config, dataset, rows, pipeline_steps() + FLAGS.warmup,
+                                     FLAGS.seed + 1)
+      timing, variant_wait = run_variant(variant, config, batches, FLAGS.seed, FLAGS.warmup,
+                                         pipeline, pipeline_steps(), lstm)
+      timings.append(timing)
+      wait = variant_wait if variant_wait is not None else wait
+      release_memory()
+  # A second measurement after the variants: a peak taken while the machine was
+  # briefly busy would inflate every "% fp32 peak".
+  peak = max(peak, common.matmul_peak(FLAGS.peak_size, FLAGS.peak_reps))
   print(report(config, source, batches, timings, peak, wait))
 
 

@@ -55,7 +55,8 @@ def test_train_speed_prints_every_variant(data_dir):
                       "--source=synthetic",
                       f"--data_dir={data_dir}", "--peak_size=256", "--peak_reps=2")
   rows = table_rows(output)
-  assert set(rows) == {"eager", "keras", "xla", "bf16"}
+  assert set(rows) == {"eager", "keras", "xla", "bf16",
+                       "eager+fused", "keras+fused", "xla+fused", "bf16+fused"}
   for cells in rows.values():
     assert_positive_finite(cells)
   assert rows["eager"][2] == "1.00"  # the ratio column of the baseline
@@ -71,6 +72,18 @@ def test_eval_speed_prints_both_variants(data_dir):
   for cells in rows.values():
     assert_positive_finite(cells)
   assert rows["per_sentence_eager"][3] == "1.00"
+
+
+def test_bf16_curve_prints_both_policies_and_the_deviation(data_dir):
+  output = run_script("benchmarks.bf16_curve", "--config=tiny", "--steps=8", "--window=3",
+                      "--skip=2", "--source=synthetic", f"--data_dir={data_dir}")
+  rows = table_rows(output)
+  assert set(rows) == {"float32", "mixed_bfloat16"}
+  for cells in rows.values():
+    assert_positive_finite(cells)
+  # Same initial weights and first batch: the first losses agree to bfloat16 precision.
+  assert float(rows["mixed_bfloat16"][1]) == pytest.approx(float(rows["float32"][1]), rel=0.02)
+  assert "max relative deviation" in output and "speed ratio" in output
 
 
 def test_read_ptb_rows_frames_and_caps_the_vocabulary(data_dir):

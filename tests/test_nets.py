@@ -114,3 +114,21 @@ def test_sampled_generation_is_seeded():
   np.testing.assert_array_equal(a, b)
   assert not np.array_equal(a, c)
   assert len({tuple(row) for row in a}) > 1, "samples of the same z should differ"
+
+
+def test_mixed_bfloat16_logits_matmul_in_bfloat16_but_logits_and_posterior_float32():
+  keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+  try:
+    encoder = nets.LSTMEncoder(10, 8, 16, 4)
+    decoder = nets.LSTMDecoder(10, 8, 16, 4)
+    loc, log_variance = encoder(TEXT)
+    logits = decoder(tf.zeros([3, 4]), TEXT)
+    log_prob = decoder.likelihood(tf.zeros([3, 4]), TEXT).log_prob(TEXT)
+  finally:
+    keras.mixed_precision.set_dtype_policy("float32")
+  assert decoder.to_logits.compute_dtype == "bfloat16"
+  assert decoder.to_logits.kernel.dtype == "float32"
+  assert encoder.to_params.compute_dtype == "float32"
+  assert loc.dtype == tf.float32 and log_variance.dtype == tf.float32
+  assert logits.dtype == tf.float32 and log_prob.dtype == tf.float32
+  assert np.all(np.isfinite(log_prob.numpy()))

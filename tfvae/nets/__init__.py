@@ -3,8 +3,10 @@
 Encoders map a batch x to `(loc, log_variance)`, each [B, d]. Decoders offer
 `likelihood(z, x, training)` returning a TFP distribution over x whose
 `log_prob(x)` has shape z.shape[:-1]: z may carry leading sample dimensions
-[K, B, d]. Final layers run in float32 so that distributions and losses stay in
-float32 under a mixed-precision policy.
+[K, B, d]. Under a mixed-precision policy distributions and losses stay in
+float32: the encoders' posterior-parameter layers and the image decoders' output
+layers run in float32; the text decoder's vocabulary-sized output layer, its
+largest matmul, runs in the compute dtype and its logits are cast to float32.
 """
 
 from tfvae.nets.conv import ConvDecoder

@@ -6,6 +6,11 @@ LSTM decoder whose initial cell state is a linear projection of z (hidden state
 tanh of it) and which sees z concatenated to every input embedding.
 
 Text batches are int32 [B, T]: `<s> w1 ... wn </s>` followed by `<pad>` (id 0).
+
+Both networks take `lstm="fused"` (the default; `tfvae.nets.fused_lstm.FusedLSTM`,
+faster on CPU, see benchmarks/) or `lstm="keras"` (`keras.layers.LSTM`). The two
+hold the same weights under the same paths (`<net>/lstm/lstm_cell/...`), so
+checkpoints of either load into the other.
 """
 
 import keras
@@ -13,20 +18,33 @@ import tensorflow as tf
 
 from tfvae import likelihoods
 from tfvae.nets import shapes
+from tfvae.nets.fused_lstm import FusedLSTM
 
 PAD_ID = 0
 BOS_ID = 2
 EOS_ID = 3
+LSTM_IMPLEMENTATIONS = ("fused", "keras")
+DEFAULT_LSTM = "fused"
+
+
+def make_lstm(implementation, units, return_sequences=False):
+  """An LSTM layer named `lstm`: FusedLSTM ("fused") or keras.layers.LSTM ("keras")."""
+  if implementation == "fused":
+    return FusedLSTM(units, return_sequences=return_sequences, name="lstm")
+  if implementation == "keras":
+    return keras.layers.LSTM(units, return_sequences=return_sequences, name="lstm")
+  raise ValueError(f"lstm={implementation!r}: choose among {LSTM_IMPLEMENTATIONS}.")
 
 
 class LSTMEncoder(keras.layers.Layer):
   """x [B, T] -> (loc, log_variance) [B, d] from the LSTM's last valid state."""
 
-  def __init__(self, vocab_size, embed_dim, hidden_dim, latent_dim, dropout=0.0, **kwargs):
+  def __init__(self, vocab_size, embed_dim, hidden_dim, latent_dim, dropout=0.0,
+               lstm=DEFAULT_LSTM, **kwargs):
     super().__init__(**kwargs)
     self.embedding = keras.layers.Embedding(vocab_size, embed_dim, name="embedding")
     self.dropout = keras.layers.Dropout(dropout)
-    self.lstm = keras.layers.LSTM(hidden_dim, name="lstm")
+    self.lstm = make_lstm(lstm, hidden_dim)
     self.to_params = keras.layers.Dense(2 * latent_dim, dtype="float32", name="to_params")
 
   def call(self, x, training=False):
@@ -47,15 +65,18 @@ class LSTMDecoder(keras.layers.Layer):
   """
 
   def __init__(self, vocab_size, embed_dim, hidden_dim, latent_dim, dropout_in=0.0,
-               dropout_out=0.0, **kwargs):
+               dropout_out=0.0, lstm=DEFAULT_LSTM, **kwargs):
     super().__init__(**kwargs)
     self.vocab_size = vocab_size
     self.embedding = keras.layers.Embedding(vocab_size, embed_dim, name="embedding")
     self.dropout_in = keras.layers.Dropout(dropout_in)
     self.dropout_out = keras.layers.Dropout(dropout_out)
     self.z_to_cell = keras.layers.Dense(hidden_dim, name="z_to_cell")
-    self.lstm = keras.layers.LSTM(hidden_dim, return_sequences=True, name="lstm")
-    self.to_logits = keras.layers.Dense(vocab_size, dtype="float32", name="to_logits")
+    self.lstm = make_lstm(lstm, hidden_dim, return_sequences=True)
+    # The H x V output layer holds about 45% of the model's matmul FLOPs, so it runs
+    # in the compute dtype (bfloat16 under mixed_bfloat16); `logits` casts its result
+    # to float32 before the soft-max, the losses and the distributions see it.
+    self.to_logits = keras.layers.Dense(vocab_size, name="to_logits")
 
   def call(self, z, x, training=False):
     """Next-token logits [..., B, T-1, V]; row t predicts x[:, t+1]."""
@@ -68,8 +89,12 @@ class LSTMDecoder(keras.layers.Layer):
     features = self.dropout_in(tf.concat([embedded, z_every_step], axis=-1), training=training)
     cell = self.z_to_cell(flat_z)
     outputs = self.lstm(features, initial_state=[tf.tanh(cell), cell], training=training)
-    logits = self.to_logits(self.dropout_out(outputs, training=training))
+    logits = self.logits(self.dropout_out(outputs, training=training))
     return shapes.unflatten_samples(logits, leading, batch_size)
+
+  def logits(self, outputs):
+    """float32 next-token logits of LSTM outputs; the matmul runs in the compute dtype."""
+    return tf.cast(self.to_logits(outputs), tf.float32)
 
   def likelihood(self, z, x, training=False):
     return likelihoods.TokenSequence(self(z, x, training=training), tf.not_equal(x, PAD_ID))
@@ -100,7 +125,7 @@ class LSTMDecoder(keras.layers.Layer):
       embedded = self.embedding(token)
       inputs = tf.concat([embedded, tf.cast(z, embedded.dtype)], axis=-1)
       output, states = self.lstm.cell(inputs, states)
-      logits = self.to_logits(output) + never_emitted
+      logits = self.logits(output) + never_emitted
       if greedy:
         next_token = tf.argmax(logits, axis=-1, output_type=tf.int32)
       else:
