@@ -103,10 +103,17 @@ def _checkpoint_values(prefix):
 
 
 def _assert_close_checkpoints(got_prefix, want_prefix):
+  # Two workers and one process sum the same gradients in different orders
+  # (about 1e-7 relative). Adam divides each gradient by its own magnitude, so
+  # for the few weights whose gradient is itself near rounding level that noise
+  # becomes a visible part of an lr = 0.05 step: after 6 steps, 7e-5 on 2 of
+  # the 8032 decoder embedding entries with the fused LSTM (4e-6 with
+  # keras.layers.LSTM, which sums in yet another order). A wrong
+  # reduction (one replica's gradient alone) moves whole tensors by up to ~lr.
   got, want = _checkpoint_values(got_prefix), _checkpoint_values(want_prefix)
   assert got.keys() == want.keys() and len(got) > 10
   for name in want:
-    np.testing.assert_allclose(got[name], want[name], rtol=1e-4, atol=1e-5, err_msg=name)
+    np.testing.assert_allclose(got[name], want[name], rtol=1e-4, atol=2e-4, err_msg=name)
 
 
 def _assert_only_chiefs_wrote(model_dir, chief_pids, scratch):
