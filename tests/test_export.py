@@ -30,6 +30,8 @@ from export import warmup
 from export.errors import ExportError
 from tfvae.data.vocabulary import Vocabulary
 from tfvae.training import loop
+from tests.export_answers import error as _error
+from tests.export_answers import outputs as _outputs
 from tfvae.training.config import Config
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -55,14 +57,6 @@ def _digests(directory):
           for p in sorted(pathlib.Path(directory).rglob("*")) if p.is_file()}
 
 
-def _outputs(answer):
-  assert "outputs" in answer, answer.get("error")
-  return answer["outputs"]
-
-
-def _error(answer):
-  assert "error" in answer, f"expected an error, got outputs {list(answer.get('outputs', {}))}"
-  return answer["error"]
 
 
 # Fixtures ----------------------------------------------------------------------

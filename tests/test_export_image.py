@@ -13,6 +13,8 @@ from export import exporter
 from export import replay
 from export import warmup
 from tfvae.training import loop
+from tests.export_answers import error as _error
+from tests.export_answers import outputs as _outputs
 from tfvae.training.config import Config
 
 NAME = "digits"
@@ -24,14 +26,6 @@ TINY = dict(dataset="binarized_mnist", network="mlp", hidden_dim=16, latent_dim=
 MODES = ("tf2", "session")
 
 
-def _outputs(answer):
-  assert "outputs" in answer, answer.get("error")
-  return answer["outputs"]
-
-
-def _error(answer):
-  assert "error" in answer, f"expected an error, got outputs {list(answer.get('outputs', {}))}"
-  return answer["error"]
 
 
 @pytest.fixture(scope="module")
