@@ -155,3 +155,25 @@ def test_run_checkpoint_restores_both_optimizers(tmp_path, mirrored_strategy):
     for a, b in zip(saved, restored):
       np.testing.assert_array_equal(b.numpy(), a.numpy(), err_msg=a.path)
   assert int(fresh.decoder_optimizer.iterations.numpy()) == len(BATCHES)
+
+
+def test_global_batch_mean_sees_the_whole_global_batch(mirrored_strategy):
+  values = tf.constant([[1.0, 10.0], [2.0, 20.0], [3.0, 30.0], [6.0, 60.0]])
+  dataset = tf.data.Dataset.from_tensors(values)
+  batch = next(iter(mirrored_strategy.experimental_distribute_dataset(dataset)))
+  means = mirrored_strategy.run(tf.function(strategies.global_batch_mean), args=(batch,))
+  for replica_mean in mirrored_strategy.experimental_local_results(means):
+    np.testing.assert_allclose(replica_mean.numpy(), [3.0, 30.0])
+  np.testing.assert_allclose(strategies.global_batch_mean(values).numpy(), [3.0, 30.0])
+
+
+def test_batch_statistics_hold_the_last_step():
+  keras.utils.set_random_seed(11)
+  model = VAE(nets.LSTMEncoder(12, 8, 16, 3), nets.LSTMDecoder(12, 8, 16, 3), 3, seed=5)
+  model.compile(optimizer=keras.optimizers.SGD(0.0))
+  model.fit(_text_batches().take(1), epochs=1, verbose=0)
+  seed = tfvae_random.step_seed(5, 0, TRAIN_STREAM)
+  loss, terms = model.compute_objective(next(iter(_text_batches())), seed=seed,
+                                        training=True)
+  np.testing.assert_allclose(model.batch_kl.numpy(), np.mean(terms["kl"]), rtol=1e-5)
+  np.testing.assert_allclose(model.batch_loss.numpy(), np.mean(loss), rtol=1e-5)

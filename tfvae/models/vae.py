@@ -9,6 +9,10 @@
 and trains with its own `train_step` on loss = -E_q log p(x|z) + beta * KL,
 beta a non-trainable weight (1 by default) that callbacks may change without
 retracing. Subclasses change the objective by overriding `compute_objective`.
+
+After every training step `batch_loss` and `batch_kl` hold the step's global
+batch means of the loss and of KL(q(z|x)||p(z)) (the Keras logs carry running
+epoch means instead); schedules and controllers read them between steps.
 """
 
 import keras
@@ -18,6 +22,7 @@ from tfvae import latents
 from tfvae import objectives
 from tfvae import random as tfvae_random
 from tfvae.training import gradients
+from tfvae.training import strategies
 
 TRAIN_STREAM = 0
 EVAL_STREAM = 1
@@ -45,6 +50,8 @@ class VAE(keras.Model):
     self.grad_clip_norm = grad_clip_norm
     self.beta = self.add_weight(name="beta", shape=(), trainable=False,
                                 initializer=keras.initializers.Constant(beta))
+    self.batch_loss = self._batch_statistic("batch_loss")
+    self.batch_kl = self._batch_statistic("batch_kl")
     self.trackers = {name: keras.metrics.Mean(name=name)
                      for name in ("loss", "recon", "kl", "elbo")}
 
@@ -91,12 +98,22 @@ class VAE(keras.Model):
     loss_scale = self.optimizer.scale_loss(tf.constant(1.0))
     grads = gradients.clip_by_global_norm(grads, self.grad_clip_norm, loss_scale)
     self.optimizer.apply(grads, self.trainable_variables)
+    self.record_batch_statistics(per_example_loss, terms)
     return self.record(per_example_loss, terms)
 
   def test_step(self, data):
     seed = tfvae_random.step_seed(self.seed, self.optimizer.iterations, EVAL_STREAM)
     per_example_loss, terms = self.compute_objective(data, seed=seed, training=False)
     return self.record(per_example_loss, terms)
+
+  def _batch_statistic(self, name):
+    return self.add_weight(name=name, shape=(), trainable=False, initializer="zeros",
+                           aggregation="only_first_replica")
+
+  def record_batch_statistics(self, per_example_loss, terms):
+    """Stores the global batch means of the loss and the KL of this step."""
+    self.batch_loss.assign(strategies.global_batch_mean(per_example_loss))
+    self.batch_kl.assign(strategies.global_batch_mean(terms["kl"]))
 
   def record(self, per_example_loss, terms):
     """Updates the Mean trackers; returns the logs dict (with the current beta)."""

@@ -108,3 +108,22 @@ def make_strategy(name, tpu=None):
     return tf.distribute.TPUStrategy(resolver)
   raise ValueError(f"Unknown strategy {name!r}; choose default, mirrored, multi_worker or tpu.")
 
+
+
+def global_batch_mean(values):
+  """Mean of `values` [B, ...] over the global batch, along axis 0.
+
+  In a replica context with several replicas the local sums and example
+  counts are all-reduced, so every replica gets the mean one device would
+  compute on the whole global batch (batch statistics such as free bits'
+  per-dimension KL and the controller's observed KL need this). Elsewhere it
+  is the plain mean.
+  """
+  values = tf.convert_to_tensor(values)
+  total = tf.reduce_sum(values, axis=0)
+  count = tf.cast(tf.shape(values)[0], values.dtype)
+  context = tf.distribute.get_replica_context()
+  if context is not None and context.num_replicas_in_sync > 1:
+    total = context.all_reduce(tf.distribute.ReduceOp.SUM, total)
+    count = context.all_reduce(tf.distribute.ReduceOp.SUM, count)
+  return total / count
