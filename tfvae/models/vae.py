@@ -6,9 +6,14 @@
   prior                  -> p(z), event [d]
   likelihood(z, x, training) -> p(x|z); z may carry leading sample dims [K, B, d]
 
-and trains with its own `train_step` on loss = -E_q log p(x|z) + beta * KL,
-beta a non-trainable weight (1 by default) that callbacks may change without
-retracing. Subclasses change the objective by overriding `compute_objective`.
+and trains with its own `train_step` on one of three objectives:
+
+  elbo         -E_q log p(x|z) + beta * KL, beta a non-trainable weight (1 by
+               default) that callbacks change without retracing (M2-M4, M11);
+  free_bits    -E_q log p(x|z) + sum_d max(lambda/d, batch-mean KL_d) (M5);
+  autoencoder  -log p(x | z = mu(x)), stage 1 of AE pre-training (M6).
+
+Subclasses change the objective further by overriding `compute_objective`.
 
 After every training step `batch_loss` and `batch_kl` hold the step's global
 batch means of the loss and of KL(q(z|x)||p(z)) (the Keras logs carry running
@@ -26,6 +31,7 @@ from tfvae.training import strategies
 
 TRAIN_STREAM = 0
 EVAL_STREAM = 1
+OBJECTIVES = ("elbo", "free_bits", "autoencoder")
 
 
 class VAE(keras.Model):
@@ -35,14 +41,25 @@ class VAE(keras.Model):
     encoder: layer mapping x to (loc, log_variance), each [B, latent_dim].
     decoder: layer with `likelihood(z, x, training)` returning p(x|z).
     latent_dim: d.
-    beta: initial KL weight.
+    beta: initial KL weight (objective "elbo").
     seed: base seed of the stateless per-step noise.
     grad_clip_norm: clip the global gradient norm to this (None: no clipping).
+    objective: one of OBJECTIVES.
+    free_bits: lambda, the total target rate in nats (objective "free_bits").
   """
 
   def __init__(self, encoder, decoder, latent_dim, *, beta=1.0, seed=0, grad_clip_norm=None,
-               **kwargs):
+               objective="elbo", free_bits=None, **kwargs):
     super().__init__(**kwargs)
+    if objective not in OBJECTIVES:
+      raise ValueError(f"Unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}.")
+    if (objective == "free_bits") != (free_bits is not None):
+      raise ValueError("free_bits (the target rate lambda) goes with objective='free_bits' "
+                       f"and only with it; got objective={objective!r}, free_bits={free_bits}.")
+    if free_bits is not None and free_bits <= 0:
+      raise ValueError(f"free_bits must be a positive rate in nats, got {free_bits}.")
+    self.objective = objective
+    self.free_bits = free_bits
     self.encoder = encoder
     self.decoder = decoder
     self.latent_dim = latent_dim
@@ -85,7 +102,12 @@ class VAE(keras.Model):
     return {"loc": loc, "scale": posterior.stddev(), "log_likelihood": log_likelihood}
 
   def compute_objective(self, x, *, seed, training):
-    """(per-example loss [B], {term: [B]}) for one batch; see objectives.beta_elbo."""
+    """(per-example loss [B], {term: [B]}) for one batch under `self.objective`."""
+    if self.objective == "free_bits":
+      return objectives.free_bits_elbo(self, x, target_rate=self.free_bits, seed=seed,
+                                       training=training)
+    if self.objective == "autoencoder":
+      return objectives.autoencoder_loss(self, x, training=training)
     return objectives.beta_elbo(self, x, beta=self.beta, seed=seed, training=training)
 
   def train_step(self, data):
