@@ -37,7 +37,8 @@ def build(config, dataset):
   """The model named by `config.model`, not yet compiled."""
   config = config.resolved()
   encoder, decoder = build_networks(config, dataset)
+  common = dict(beta=config.beta, seed=config.seed, grad_clip_norm=config.grad_clip_norm,
+                objective=config.objective, free_bits=config.fb_lambda, name="vae")
   if config.model == "vae":
-    return VAE(encoder, decoder, config.latent_dim, beta=config.beta, seed=config.seed,
-               grad_clip_norm=config.grad_clip_norm, name="vae")
+    return VAE(encoder, decoder, config.latent_dim, **common)
   raise ValueError(f"Unknown model {config.model!r}.")

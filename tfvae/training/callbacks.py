@@ -122,11 +122,11 @@ class KLController(keras.callbacks.Callback):
 
   def __init__(self, params=None):
     super().__init__()
-    self.params = params
+    self.controller_params = params  # Not `params`: Keras sets that to the fit settings.
 
   def on_train_batch_end(self, batch, logs=None):
     model = self.model
-    params = self.params or model.controller_params
+    params = self.controller_params or model.controller_params
     observed_kl = float(keras.ops.convert_to_numpy(model.batch_kl))
     if not math.isfinite(observed_kl):
       raise TrainingDivergedError(

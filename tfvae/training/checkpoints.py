@@ -162,3 +162,38 @@ class RunCheckpoint:
     logging.info("Took part in saving epoch %d: wrote %s and deleted it (the chief keeps "
                  "the run's checkpoints).", epoch, scratch)
     return self.latest
+
+
+def restore_encoder(source_dir, model, config):
+  """Loads the encoder weights of run `source_dir`'s latest checkpoint into `model`.
+
+  Stage 2 of AE pre-training (Li et al. 2019, METHODS.md M6) keeps the
+  pre-trained encoder and initialises the decoder afresh. Only the encoder's
+  variables are read; the source run may be another model or objective, but
+  its encoder must have the same architecture (`Config.encoder_architecture`).
+
+  Raises:
+    RunDirectoryError: `source_dir` has no config or checkpoint.
+    CheckpointMismatchError: the source encoder has another architecture.
+  """
+  source = read_run_config(source_dir).resolved()
+  before, now = source.encoder_architecture(), config.encoder_architecture()
+  changed = {k: (before[k], now[k]) for k in before if before[k] != now[k]}
+  if changed:
+    details = ", ".join(f"{k}: {a!r} there, {b!r} here" for k, (a, b) in sorted(changed.items()))
+    raise CheckpointMismatchError(f"--init_encoder_from={source_dir} holds another encoder "
+                                  f"({details}).")
+  path = tf.train.latest_checkpoint(source_dir)
+  if path is None:
+    raise RunDirectoryError(f"--init_encoder_from={source_dir} has no checkpoint yet: train "
+                            "that run first.")
+  encoder = {variable.path: variable for variable in model.encoder.weights}
+  status = tf.train.Checkpoint(model=encoder).read(path)
+  try:
+    status.assert_existing_objects_matched()
+  except AssertionError as error:
+    raise CheckpointMismatchError(f"{path} lacks this model's encoder variables: "
+                                  f"{str(error).splitlines()[0]}") from error
+  status.expect_partial()
+  logging.info("Initialised the encoder from %s.", path)
+  return path

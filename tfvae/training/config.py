@@ -8,7 +8,9 @@ default data set gives a model small enough to train on 2 CPU cores in minutes.
 import dataclasses
 import json
 
-MODELS = ("vae",)
+MODELS = ("vae", "controlvae", "aggressive", "savae")
+OBJECTIVES = ("elbo", "free_bits", "autoencoder")
+BETA_SCHEDULES = ("constant", "linear", "cyclical")
 NETWORKS = ("lstm", "mlp", "conv")
 OPTIMIZERS = ("adam", "sgd")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
@@ -32,6 +34,9 @@ DATASET_DEFAULTS = {
 # cannot be restored into this model.
 ARCHITECTURE_FIELDS = ("model", "dataset", "data_options", "max_length", "vocab_size", "network",
                        "embed_dim", "hidden_dim", "latent_dim", "optimizer")
+# Fields that fix the encoder's variables (what --init_encoder_from must match).
+ENCODER_FIELDS = ("dataset", "data_options", "max_length", "vocab_size", "network", "embed_dim",
+                  "hidden_dim", "latent_dim")
 
 
 class ConfigError(ValueError):
@@ -43,6 +48,7 @@ class Config:
   """Everything that defines a training run (see launch/train.py for the flags)."""
 
   model: str = "vae"
+  preset: str | None = None
   dataset: str = "synthetic_mog"
   data_dir: str | None = None
   data_options: dict = dataclasses.field(default_factory=dict)
@@ -53,6 +59,29 @@ class Config:
   hidden_dim: int | None = None
   latent_dim: int | None = None
   beta: float = 1.0
+  # Objective and beta schedule (METHODS.md M2-M6).
+  objective: str = "elbo"
+  fb_lambda: float | None = None
+  beta_schedule: str = "constant"
+  anneal_start: float = 0.0
+  anneal_epochs: float = 10.0
+  cycles: int = 4
+  cycle_ramp: float = 0.5
+  # ControlVAE's PI controller (M11).
+  desired_kl: float = 15.0
+  kp: float = 0.01
+  ki: float = 1e-4
+  beta_min: float = 0.0
+  beta_max: float = 1.0
+  # Aggressive inference-network training (M7).
+  inner_cap: int = 100
+  check_every: int = 15
+  # SA-VAE refinement (M8).
+  refine_steps: int = 20
+  refine_step_size: float = 1.0
+  # AE pre-training (M6): start from the encoder of another run's checkpoint.
+  init_encoder_from: str | None = None
+  pretrain_epochs: int | None = None
   epochs: int | None = None
   steps_per_epoch: int | None = None
   batch_size: int | None = None
@@ -66,6 +95,9 @@ class Config:
   model_dir: str | None = None
   strategy: str = "default"
   tpu: str | None = None
+  evaluate_test: bool = True
+  test_examples: int | None = None
+  generated_sentences: int = 0
   eval_samples: int = 500
   eval_chunk_size: int = 100
   eval_batch_size: int | None = None
@@ -87,6 +119,8 @@ class Config:
   def validate(self):
     """Raises ConfigError naming the field, the bad value and the allowed ones."""
     _check_choice("model", self.model, MODELS)
+    _check_choice("objective", self.objective, OBJECTIVES)
+    _check_choice("beta_schedule", self.beta_schedule, BETA_SCHEDULES)
     _check_choice("optimizer", self.optimizer, OPTIMIZERS)
     _check_choice("strategy", self.strategy, STRATEGIES)
     _check_choice("mixed_precision", self.mixed_precision, PRECISIONS)
@@ -94,7 +128,8 @@ class Config:
       _check_choice("network", self.network, NETWORKS)
     for name in ("embed_dim", "hidden_dim", "latent_dim", "epochs", "batch_size",
                  "steps_per_epoch", "max_length", "vocab_size", "eval_samples",
-                 "eval_chunk_size", "eval_batch_size", "log_every_steps"):
+                 "eval_chunk_size", "eval_batch_size", "log_every_steps", "cycles",
+                 "inner_cap", "check_every", "pretrain_epochs", "test_examples"):
       value = getattr(self, name)
       if value is not None and value <= 0:
         raise ConfigError(f"--{name} must be a positive integer, got {value}.")
@@ -102,6 +137,7 @@ class Config:
       raise ConfigError(f"--learning_rate must be positive, got {self.learning_rate}.")
     if self.beta < 0:
       raise ConfigError(f"--beta must be >= 0, got {self.beta}.")
+    self._validate_remedies()
     if self.grad_clip_norm is not None and self.grad_clip_norm <= 0:
       raise ConfigError(f"--grad_clip_norm must be positive, got {self.grad_clip_norm}.")
     if self.strategy == "tpu" and not self.tpu:
@@ -110,6 +146,39 @@ class Config:
       raise ConfigError("--strategy=multi_worker needs --model_dir: the same directory on "
                         "every worker, on a file system they share (or gs://...).")
     return self
+
+  def _validate_remedies(self):
+    if (self.objective == "free_bits") != (self.fb_lambda is not None):
+      raise ConfigError("--fb_lambda (the free-bits target rate in nats) goes with "
+                        "--objective=free_bits and only with it; got "
+                        f"--objective={self.objective} --fb_lambda={self.fb_lambda}.")
+    if self.fb_lambda is not None and self.fb_lambda <= 0:
+      raise ConfigError(f"--fb_lambda must be positive, got {self.fb_lambda}.")
+    if self.beta_schedule != "constant" and self.model == "controlvae":
+      raise ConfigError("--model=controlvae sets beta with its controller; leave "
+                        "--beta_schedule=constant.")
+    if self.beta_schedule != "constant" and self.objective != "elbo":
+      raise ConfigError(f"--beta_schedule={self.beta_schedule} weights the KL of "
+                        f"--objective=elbo; it has no effect on --objective={self.objective}.")
+    if not 0.0 <= self.anneal_start <= 1.0:
+      raise ConfigError(f"--anneal_start must be in [0, 1], got {self.anneal_start}.")
+    if self.anneal_epochs <= 0:
+      raise ConfigError(f"--anneal_epochs must be positive, got {self.anneal_epochs}.")
+    if not 0.0 < self.cycle_ramp <= 1.0:
+      raise ConfigError(f"--cycle_ramp must be in (0, 1], got {self.cycle_ramp}.")
+    if not 0.0 <= self.beta_min < self.beta_max:
+      raise ConfigError(f"Need 0 <= --beta_min < --beta_max, got {self.beta_min}, "
+                        f"{self.beta_max}.")
+    if self.desired_kl < 0:
+      raise ConfigError(f"--desired_kl must be >= 0, got {self.desired_kl}.")
+    if self.refine_steps < 0 or self.refine_step_size <= 0:
+      raise ConfigError("--refine_steps must be >= 0 and --refine_step_size positive, got "
+                        f"{self.refine_steps}, {self.refine_step_size}.")
+    if self.check_every is not None and self.inner_cap < self.check_every:
+      raise ConfigError(f"--inner_cap ({self.inner_cap}) must be at least --check_every "
+                        f"({self.check_every}).")
+    if self.generated_sentences < 0:
+      raise ConfigError(f"--generated_sentences must be >= 0, got {self.generated_sentences}.")
 
   def evaluation_batch_size(self):
     """Examples per evaluation batch: the decoder sees batch x chunk rows at once.
@@ -124,6 +193,10 @@ class Config:
   def architecture(self):
     """The subset of fields that fixes the model's variables."""
     return {name: getattr(self, name) for name in ARCHITECTURE_FIELDS}
+
+  def encoder_architecture(self):
+    """The subset of fields that fixes the encoder's variables."""
+    return {name: getattr(self, name) for name in ENCODER_FIELDS}
 
   def to_json(self):
     return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)

@@ -13,6 +13,7 @@ checkpoints and results.json, and all workers restore the chief's checkpoint.
 import dataclasses
 import datetime
 import json
+import math
 import os
 import time
 
@@ -23,8 +24,10 @@ import tensorflow as tf
 from tfvae import data as tfvae_data
 from tfvae import metrics
 from tfvae import models
+from tfvae import sample_quality
 from tfvae.training import callbacks as run_callbacks
 from tfvae.training import checkpoints
+from tfvae.training import presets
 from tfvae.training import strategies
 from tfvae.training import summaries
 
@@ -82,6 +85,8 @@ def train(config):
   model = build_model(config, dataset, strategy)
   run_checkpoint = checkpoints.RunCheckpoint(config.model_dir, model, model.optimizer,
                                              is_chief=is_chief)
+  if run_checkpoint.latest is None and config.init_encoder_from:
+    checkpoints.restore_encoder(config.init_encoder_from, model, config)
   start_epoch, batches_seen = run_checkpoint.restore_latest()
 
   batches_per_epoch = dataset.num_batches("train", config.batch_size)
@@ -112,19 +117,51 @@ def train(config):
               callbacks=callbacks, verbose=config.verbose)
   train_seconds = time.time() - started
 
-  logging.info("Evaluating on the test split with %d importance samples.", config.eval_samples)
-  test = metrics.evaluate(model, dataset.batches("test", config.evaluation_batch_size()),
-                          num_samples=config.eval_samples, chunk_size=config.eval_chunk_size,
-                          seed=config.seed, count_tokens=count_tokens)
+  test = evaluate_test_split(config, dataset, model) if config.evaluate_test else {}
   step = int(model.optimizer.iterations.numpy())
   results = {"config": dataclasses.asdict(config), "test": test, "step": step,
              "epochs": config.epochs, "train_seconds": train_seconds,
              "checkpoint": run_checkpoint.latest, "dtype_policy": model.dtype_policy.name}
-  if is_chief:
+  if is_chief and test:
     summaries.write_final_metrics(config.model_dir, test, step)
+  if is_chief:
     checkpoints.write_file_atomically(os.path.join(config.model_dir, RESULTS_FILE),
                                       json.dumps(results, indent=2, sort_keys=True))
   return results
+
+
+def train_stages(config):
+  """Trains every stage of `config` (see presets.stages); returns the last results."""
+  results = None
+  for stage in presets.stages(config):
+    results = train(stage)
+  return results
+
+
+def test_batches(config, dataset):
+  """The test split in evaluation batches; the first `test_examples` only if set.
+
+  With `test_examples` the count is rounded up to whole evaluation batches
+  (the stored order of the split, not sorted by length).
+  """
+  batch_size = config.evaluation_batch_size()
+  batches = dataset.batches("test", batch_size)
+  if config.test_examples:
+    batches = batches.take(math.ceil(config.test_examples / batch_size))
+  return batches
+
+
+def evaluate_test_split(config, dataset, model):
+  """Test metrics (METHODS.md E1-E5) and, for text, the quality of generated text (E10)."""
+  count_tokens = dataset.count_tokens if dataset.kind == "text" else None
+  logging.info("Evaluating on the test split with %d importance samples.", config.eval_samples)
+  test = metrics.evaluate(model, test_batches(config, dataset), num_samples=config.eval_samples,
+                          chunk_size=config.eval_chunk_size, seed=config.seed,
+                          count_tokens=count_tokens)
+  if config.generated_sentences and dataset.kind == "text":
+    test.update(sample_quality.text_sample_quality(
+        model, dataset.vocab, num_sentences=config.generated_sentences, seed=config.seed))
+  return test
 
 
 def restore_run(model_dir, strategy=None):
