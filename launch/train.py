@@ -14,12 +14,16 @@ from absl import flags
 from launch import common
 from tfvae.training import config as config_lib
 from tfvae.training import loop
+from tfvae.training import presets
 from tfvae.training import report
 from tfvae.training import strategies
 
 FLAGS = flags.FLAGS
 
 flags.DEFINE_enum("model", "vae", config_lib.MODELS, "Model to train.")
+flags.DEFINE_enum("preset", None, list(presets.PRESETS),
+                  "A paper's table row (python -c 'from tfvae.training import presets; "
+                  "print(presets.describe())'); flags given explicitly override it.")
 flags.DEFINE_string("dataset", "synthetic_mog",
                     "Data set name: synthetic_mog, ptb, yahoo, yelp, text_file, "
                     "binarized_mnist, omniglot, array_file.")
@@ -35,7 +39,32 @@ flags.DEFINE_enum("network", None, config_lib.NETWORKS, "Encoder/decoder family 
 flags.DEFINE_integer("embed_dim", None, "Word-embedding size (text).")
 flags.DEFINE_integer("hidden_dim", None, "LSTM / hidden layer size.")
 flags.DEFINE_integer("latent_dim", None, "Latent dimensions d.")
-flags.DEFINE_float("beta", 1.0, "Weight of the KL term.")
+flags.DEFINE_float("beta", 1.0, "Weight of the KL term (beta-VAE, M2).")
+flags.DEFINE_enum("objective", "elbo", config_lib.OBJECTIVES,
+                  "elbo (beta-weighted), free_bits (M5) or autoencoder (AE pre-training, M6).")
+flags.DEFINE_float("fb_lambda", None, "Free-bits target rate lambda in nats (--objective="
+                   "free_bits): sum_d max(lambda/d, batch-mean KL_d).")
+flags.DEFINE_enum("beta_schedule", "constant", config_lib.BETA_SCHEDULES,
+                  "KL weight schedule: constant --beta, linear annealing (M3) or cyclical (M4).")
+flags.DEFINE_float("anneal_start", 0.0, "Linear annealing: beta at step 0 (rises to 1).")
+flags.DEFINE_float("anneal_epochs", 10.0, "Linear annealing: epochs to reach beta = 1.")
+flags.DEFINE_integer("cycles", 4, "Cyclical annealing: number of cycles M over the run.")
+flags.DEFINE_float("cycle_ramp", 0.5, "Cyclical annealing: fraction R of a cycle spent rising.")
+flags.DEFINE_float("desired_kl", 15.0, "ControlVAE (M11): KL the controller steers towards.")
+flags.DEFINE_float("kp", 0.01, "ControlVAE: proportional gain K_p.")
+flags.DEFINE_float("ki", 1e-4, "ControlVAE: integral gain K_i.")
+flags.DEFINE_float("beta_min", 0.0, "ControlVAE: lower clamp of beta.")
+flags.DEFINE_float("beta_max", 1.0, "ControlVAE: upper clamp of beta.")
+flags.DEFINE_integer("inner_cap", 100, "Aggressive training (M7): most encoder steps per "
+                     "decoder step.")
+flags.DEFINE_integer("check_every", 15, "Aggressive training: encoder steps between checks "
+                     "of the loss.")
+flags.DEFINE_integer("refine_steps", 20, "SA-VAE (M8): gradient steps refining q's parameters.")
+flags.DEFINE_float("refine_step_size", 1.0, "SA-VAE: step size of the refinement.")
+flags.DEFINE_string("init_encoder_from", None, "Run directory whose latest checkpoint gives "
+                    "the encoder's initial weights (AE pre-training, M6).")
+flags.DEFINE_integer("pretrain_epochs", None, "--preset=li2019_pretrain_fb: epochs of the "
+                     "autoencoder stage (default --epochs).")
 flags.DEFINE_integer("epochs", None, "Epochs to train (total, including resumed ones).")
 flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch (default: one pass).")
 flags.DEFINE_integer("batch_size", None, "Global batch size.")
@@ -52,6 +81,11 @@ flags.DEFINE_enum("strategy", "default", config_lib.STRATEGIES, "tf.distribute s
 flags.DEFINE_string("tpu", None, "TPU name or grpc:// address for --strategy=tpu.")
 flags.DEFINE_integer("num_cpu_devices", None,
                      "Split the CPU into this many logical devices (for --strategy=mirrored).")
+flags.DEFINE_bool("evaluate_test", True, "Evaluate the test split after training.")
+flags.DEFINE_integer("test_examples", None, "Evaluate only the first N test examples "
+                     "(rounded up to whole evaluation batches).")
+flags.DEFINE_integer("generated_sentences", 0, "Text: sample this many sentences from the "
+                     "prior and report Dis-1/2 and self-BLEU-2/3 (E10).")
 flags.DEFINE_integer("eval_samples", 500, "Importance samples K for the final IW-NLL.")
 flags.DEFINE_integer("eval_chunk_size", 100, "Importance samples per chunk.")
 flags.DEFINE_integer("eval_batch_size", None,
@@ -82,11 +116,16 @@ def parse_data_options(pairs):
 
 
 def config_from_flags():
-  """The Config whose fields are the flags of the same names."""
+  """The Config whose fields are the flags of the same names.
+
+  With --preset, the preset's fields apply unless the flag was given explicitly.
+  """
   names = [field.name for field in dataclasses.fields(config_lib.Config)
-           if field.name != "data_options"]
-  values = {name: FLAGS[name].value for name in names}
-  return config_lib.Config(data_options=parse_data_options(FLAGS.data_option), **values)
+           if field.name not in ("data_options", "preset")]
+  values = {name: FLAGS[name].value for name in names
+            if FLAGS.preset is None or FLAGS[name].present}
+  return presets.make_config(FLAGS.preset, data_options=parse_data_options(FLAGS.data_option),
+                             **values)
 
 
 def main(argv):
@@ -94,7 +133,7 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments {argv[1:]}; all options are --flags.")
   if FLAGS.num_cpu_devices:
     strategies.split_cpu(FLAGS.num_cpu_devices)
-  results = common.run_or_exit(loop.train, config_from_flags())
+  results = common.run_or_exit(loop.train_stages, config_from_flags())
   model_dir = results["config"]["model_dir"]
   print(report.metrics_table(results["test"], f"Test metrics ({model_dir})"))
   print(f"\nResults and config: {model_dir}/results.json")

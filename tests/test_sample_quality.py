@@ -174,11 +174,14 @@ def test_sample_sentences_decode_documented_prior_draws(text_model):
   greedy = sample_quality.sample_sentences(model, vocab, count, greedy=True, seed=seed,
                                            max_length=12, batch_size=3)
   assert greedy == _decode_all(model, vocab, z, greedy=True)
-  # One batch: sampled decoding uses step_seed(seed, 0, 1).
+  # Sampled decoding of batch i uses step_seed(seed, i, 1).
   sampled = sample_quality.sample_sentences(model, vocab, count, greedy=False, seed=seed,
-                                            max_length=12, batch_size=count)
-  assert sampled == _decode_all(model, vocab, z, greedy=False,
-                                seed=tfvae_random.step_seed(seed, 0, 1))
+                                            max_length=12, batch_size=3)
+  expected = []
+  for i, start in enumerate(range(0, count, 3)):
+    expected += _decode_all(model, vocab, z[start:start + 3], greedy=False,
+                            seed=tfvae_random.step_seed(seed, i, 1))
+  assert sampled == expected
 
 
 def test_sampled_words_come_from_the_vocabulary(text_model):

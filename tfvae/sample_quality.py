@@ -249,7 +249,7 @@ def sample_sentences(
   decode = _batch_decoder(model, z.shape[-1], max_length, greedy)
   sentences = []
   for batch, start in enumerate(range(0, num_sentences, batch_size)):
-    ids = decode(z[start:start + batch_size], tfvae_random.step_seed(seed, 0, DECODE_STREAM))
+    ids = decode(z[start:start + batch_size], tfvae_random.step_seed(seed, batch, DECODE_STREAM))
     sentences.extend(vocab.decode(row) for row in ids.numpy())
   return sentences
 

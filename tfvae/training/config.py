@@ -177,8 +177,9 @@ class Config:
     if self.check_every is not None and self.inner_cap < self.check_every:
       raise ConfigError(f"--inner_cap ({self.inner_cap}) must be at least --check_every "
                         f"({self.check_every}).")
-    if self.generated_sentences < 0:
-      raise ConfigError(f"--generated_sentences must be >= 0, got {self.generated_sentences}.")
+    if self.generated_sentences < 0 or self.generated_sentences == 1:
+      raise ConfigError("--generated_sentences must be 0 (off) or at least 2 (self-BLEU "
+                        f"needs references), got {self.generated_sentences}.")
 
   def evaluation_batch_size(self):
     """Examples per evaluation batch: the decoder sees batch x chunk rows at once.

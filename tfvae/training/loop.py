@@ -117,10 +117,13 @@ def train(config):
               callbacks=callbacks, verbose=config.verbose)
   train_seconds = time.time() - started
 
+  started = time.time()
   test = evaluate_test_split(config, dataset, model) if config.evaluate_test else {}
+  eval_seconds = time.time() - started
   step = int(model.optimizer.iterations.numpy())
   results = {"config": dataclasses.asdict(config), "test": test, "step": step,
              "epochs": config.epochs, "train_seconds": train_seconds,
+             "eval_seconds": eval_seconds,
              "checkpoint": run_checkpoint.latest, "dtype_policy": model.dtype_policy.name}
   if is_chief and test:
     summaries.write_final_metrics(config.model_dir, test, step)

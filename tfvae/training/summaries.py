@@ -6,7 +6,7 @@ import os
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hparams_api
 
-HPARAM_FIELDS = ("model", "dataset", "network", "embed_dim", "hidden_dim", "latent_dim",
+HPARAM_FIELDS = ("model", "preset", "objective", "fb_lambda", "beta_schedule", "dataset", "network", "embed_dim", "hidden_dim", "latent_dim",
                  "beta", "batch_size", "optimizer", "learning_rate", "grad_clip_norm", "seed",
                  "max_length", "mixed_precision", "strategy")
 

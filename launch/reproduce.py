@@ -1,0 +1,38 @@
+"""Reproduces a paper table: `python -m launch.reproduce --table=ptb_classic --scale=cpu`.
+
+Trains every row of the table (one preset each, one shared architecture),
+evaluates them with the same metrics and writes `<results_dir>/<table>_<scale>.md`
+(and .json, and a TensorBoard text summary under `<runs_dir>/table`). Rerunning
+resumes: finished rows are read back from their run directories.
+"""
+
+from absl import app
+from absl import flags
+
+from launch import common
+from tfvae.training import reproduce
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_enum("table", "ptb_classic", list(reproduce.TABLES), "Table to reproduce.")
+flags.DEFINE_enum("scale", "cpu", list(reproduce.SCALES),
+                  "paper: the papers' network and epochs (GPU); cpu: under 2 h on 2 cores.")
+flags.DEFINE_string("runs_dir", None, "Parent of the rows' run directories "
+                    "(default runs/reproduce/<table>_<scale>).")
+flags.DEFINE_string("results_dir", "results", "Where the markdown/JSON table goes.")
+flags.DEFINE_list("rows", None, "Only these rows, by name: vae, beta_vae_0_5, kl_annealing, "
+                  "cyclical, fb_lambda_3, ..., pre_train_fb_lambda_8, aggressive, sa_vae, "
+                  "controlvae_kl_15.")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments {argv[1:]}; all options are --flags.")
+  runs_dir = FLAGS.runs_dir or f"runs/reproduce/{FLAGS.table}_{FLAGS.scale}"
+  markdown = common.run_or_exit(reproduce.run_table, FLAGS.table, FLAGS.scale, runs_dir,
+                                FLAGS.results_dir, rows=FLAGS.rows)
+  print(markdown)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,65 @@
+"""restore_encoder: the encoder of another run, the decoder untouched, mismatches refused."""
+
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfvae import data
+from tfvae import models
+from tfvae.training import checkpoints
+from tfvae.training import config as config_lib
+
+
+def _model(config, dataset, seed):
+  keras.utils.set_random_seed(seed)
+  model = models.build(config, dataset)
+  model.compile(optimizer=keras.optimizers.Adam(1e-3))
+  model(next(iter(dataset.batches("valid", 2))))
+  return model
+
+
+def _saved_run(tmp_path, config, dataset):
+  model = _model(config, dataset, seed=1)
+  run_dir = str(tmp_path / "source")
+  checkpoints.check_run_config(run_dir, config)
+  checkpoints.RunCheckpoint(run_dir, model, model.optimizer).save(1, 1)
+  return run_dir, model
+
+
+def test_encoder_comes_from_the_source_and_the_decoder_stays_fresh(tmp_path):
+  dataset = data.load("synthetic_mog", None)
+  config = config_lib.Config(objective="autoencoder").resolved()
+  run_dir, source = _saved_run(tmp_path, config, dataset)
+  target_config = dataclasses.replace(config, objective="free_bits", fb_lambda=2.0)
+  target = _model(target_config, dataset, seed=2)
+  fresh_decoder = [w.numpy() for w in target.decoder.weights]
+  checkpoints.restore_encoder(run_dir, target, target_config)
+  for a, b in zip(source.encoder.weights, target.encoder.weights):
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+  for before, after, other in zip(fresh_decoder, target.decoder.weights, source.decoder.weights):
+    np.testing.assert_array_equal(before, after.numpy())
+    if "bias" not in after.path:  # biases start at zero in both
+      assert not np.array_equal(after.numpy(), other.numpy()), after.path
+
+
+def test_another_encoder_architecture_is_refused(tmp_path):
+  dataset = data.load("synthetic_mog", None)
+  config = config_lib.Config().resolved()
+  run_dir, _ = _saved_run(tmp_path, config, dataset)
+  wider = dataclasses.replace(config, hidden_dim=config.hidden_dim * 2)
+  with pytest.raises(checkpoints.CheckpointMismatchError, match="hidden_dim"):
+    checkpoints.restore_encoder(run_dir, _model(wider, dataset, seed=2), wider)
+
+
+def test_source_without_checkpoint_is_a_clear_error(tmp_path):
+  dataset = data.load("synthetic_mog", None)
+  config = config_lib.Config().resolved()
+  checkpoints.check_run_config(str(tmp_path), config)
+  with pytest.raises(checkpoints.RunDirectoryError, match="no checkpoint"):
+    checkpoints.restore_encoder(str(tmp_path), _model(config, dataset, 0), config)
+  with pytest.raises(checkpoints.RunDirectoryError, match="config.json"):
+    checkpoints.restore_encoder(str(tmp_path / "nothing"), _model(config, dataset, 0), config)
+  assert tf.train.latest_checkpoint(str(tmp_path)) is None

@@ -1,0 +1,164 @@
+"""Reproduction tables: every method of a paper table trained on one architecture.
+
+`run_table("ptb_classic", "cpu", ...)` trains the rows of the PTB table of the
+classic posterior-collapse remedies (000; METHODS.md section 4), each from its
+preset with the scale's shared architecture, evaluates them with the same
+metrics (IW-NLL with 500 samples, PPL, recon, KL, MI, AU, Dis-1/2) and writes a
+markdown table with the published numbers beside ours. Finished rows (a
+results.json in their run directory) are read back, not retrained, so an
+interrupted table resumes where it stopped.
+"""
+
+import dataclasses
+import json
+import os
+import time
+
+from absl import logging
+import tensorflow as tf
+
+from tfvae.training import loop
+from tfvae.training import presets
+from tfvae.training.config import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+  """One table row: its label, preset, extra fields and the published numbers."""
+
+  label: str
+  preset: str
+  fields: dict = dataclasses.field(default_factory=dict)
+  published: str = "—"
+
+
+# Published PTB numbers (000 via METHODS.md section 4): "-ELBO/PPL/KL/MI/AU" of
+# Fang et al.'s table; "PPL/Recon/KL/AU" of the FlowPrior table where marked.
+PTB_CLASSIC = (
+    Row("VAE", "vae", published="102.6 / 108.26 / 1.08 / 0.8 / 2"),
+    Row("beta-VAE (0.5)", "beta_vae", published="104.5 / 117.92 / 7.50 / 3.1 / 5"),
+    Row("KL annealing", "kl_anneal"),
+    Row("Cyclical", "cyclical", published="103.1 / 110.50 / 3.48 / 1.8 / 5"),
+    Row("FB (lambda=3)", "free_bits", {"fb_lambda": 3.0}),
+    Row("FB (lambda=5)", "free_bits", {"fb_lambda": 5.0},
+        published="FlowPrior table, VAE+FB: PPL 101.56, recon 99.84, KL 4.46, AU 32"),
+    Row("FB (lambda=8)", "free_bits", {"fb_lambda": 8.0}),
+    Row("Pre-train + FB (lambda=8)", "li2019_pretrain_fb", {"fb_lambda": 8.0},
+        published="FlowPrior table, Pre-VAE+FB: PPL 96.35, recon 94.52, KL 8.15, MI 6.30, "
+                  "AU 32"),
+    Row("Aggressive", "he2019_aggressive"),
+    Row("SA-VAE", "kim2018_savae", published="102.6 / 107.71 / 1.23 / 0.7 / 2"),
+    Row("ControlVAE (KL 15)", "controlvae_kl15"),
+)
+
+# The shared architecture and budget of each scale. "paper": He et al. (2019)
+# settings for GPU machines. "cpu": a narrower network, a few epochs and the
+# first 500 test sentences, under 2 hours on 2 CPU cores.
+SCALES = {
+    "paper": {
+        "fields": dict(dataset="ptb", embed_dim=512, hidden_dim=1024, latent_dim=32,
+                       batch_size=32, epochs=100, optimizer="sgd", learning_rate=1.0,
+                       grad_clip_norm=5.0, generated_sentences=1000),
+        "per_preset": {},
+    },
+    "cpu": {
+        "fields": dict(dataset="ptb", embed_dim=128, hidden_dim=128, latent_dim=32,
+                       batch_size=32, epochs=5, learning_rate=1e-3, grad_clip_norm=5.0,
+                       test_examples=500, generated_sentences=500, epoch_eval_batches=5,
+                       verbose=2),
+        "per_preset": {"kl_anneal": {"anneal_epochs": 2.0},
+                       "kim2018_savae": {"refine_steps": 2}},
+    },
+}
+
+TABLES = {"ptb_classic": PTB_CLASSIC}
+
+COLUMNS = (("nll", "NLL", "{:.2f}"), ("ppl", "PPL", "{:.2f}"), ("recon", "Recon", "{:.2f}"),
+           ("kl", "KL", "{:.2f}"), ("mi_batch", "MI", "{:.2f}"), ("au", "AU", "{:d}"),
+           ("sampled_dis1", "Dis-1", "{:d}"), ("sampled_dis2", "Dis-2", "{:d}"))
+
+
+def row_config(row, scale, runs_dir):
+  """The Config of `row` at `scale`, run in `runs_dir/<row_name(row)>`."""
+  if scale not in SCALES:
+    raise ConfigError(f"--scale={scale!r} is not one of {', '.join(SCALES)}.")
+  fields = dict(SCALES[scale]["fields"])
+  fields.update(SCALES[scale]["per_preset"].get(row.preset, {}))
+  fields.update(row.fields)
+  fields["model_dir"] = os.path.join(runs_dir, row_name(row))
+  return presets.make_config(row.preset, **fields)
+
+
+def row_name(row):
+  """The row's label as an identifier: "FB (lambda=3)" -> "fb_lambda_3"."""
+  words = "".join(c if c.isalnum() else " " for c in row.label.lower()).split()
+  return "_".join(words)
+
+
+def run_row(config):
+  """Trains the stages of one row (or reads its results); returns (test metrics, seconds)."""
+  seconds = 0.0
+  results = None
+  for stage in presets.stages(config):
+    path = os.path.join(stage.model_dir, loop.RESULTS_FILE)
+    if tf.io.gfile.exists(path):
+      with tf.io.gfile.GFile(path) as f:
+        results = json.load(f)
+    else:
+      logging.info("Training %s.", stage.model_dir)
+      results = loop.train(stage)
+    seconds += results["train_seconds"] + results.get("eval_seconds", 0.0)
+  return results["test"], seconds
+
+
+def run_table(table, scale, runs_dir, results_dir, rows=None):
+  """Trains every row of `table` at `scale`; writes and returns the markdown table.
+
+  Args:
+    table: a name in TABLES.
+    scale: a name in SCALES.
+    runs_dir: parent of the rows' run directories.
+    results_dir: where `<table>_<scale>.md` and `.json` go (also TensorBoard text).
+    rows: optional subset of rows by name (`row_name`, e.g. "fb_lambda_3").
+  """
+  if table not in TABLES:
+    raise ConfigError(f"--table={table!r} is not one of {', '.join(TABLES)}.")
+  selected = [row for row in TABLES[table] if rows is None or row_name(row) in rows]
+  if rows is not None and len(selected) != len(set(rows)):
+    known = ", ".join(row_name(row) for row in TABLES[table])
+    raise ConfigError(f"Unknown rows in {sorted(rows)}; {table} has: {known}.")
+  started = time.time()
+  measured = []
+  for row in selected:
+    test, seconds = run_row(row_config(row, scale, runs_dir))
+    measured.append({"label": row.label, "preset": row.preset, "test": test,
+                     "seconds": seconds, "published": row.published})
+  markdown = format_table(table, scale, measured, time.time() - started)
+  name = f"{table}_{scale}"
+  tf.io.gfile.makedirs(results_dir)
+  with tf.io.gfile.GFile(os.path.join(results_dir, f"{name}.md"), "w") as f:
+    f.write(markdown + "\n")
+  with tf.io.gfile.GFile(os.path.join(results_dir, f"{name}.json"), "w") as f:
+    json.dump(measured, f, indent=2, sort_keys=True)
+  writer = tf.summary.create_file_writer(os.path.join(runs_dir, "table"))
+  with writer.as_default():
+    tf.summary.text(name, markdown, step=0)
+  writer.flush()
+  return markdown
+
+
+def format_table(table, scale, measured, seconds):
+  """The markdown table of measured rows, with the published numbers beside them."""
+  header = ["method", "preset"] + [label for _, label, _ in COLUMNS] + ["time (min)",
+                                                                        "published"]
+  lines = [f"{table}, scale {scale} (total {seconds / 60:.0f} min for this invocation)", "",
+           "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+  for entry in measured:
+    cells = [entry["label"], f"`{entry['preset']}`"]
+    for key, _, fmt in COLUMNS:
+      value = entry["test"].get(key)
+      cells.append("—" if value is None else
+                   fmt.format(int(value) if fmt == "{:d}" else float(value)))
+    cells += [f"{entry['seconds'] / 60:.1f}", entry["published"]]
+    lines.append("| " + " | ".join(cells) + " |")
+  return "\n".join(lines)
