@@ -13,7 +13,7 @@ Schedules map the global training step (0 for the first step, the value of
 The controller is the non-linear PI controller of ControlVAE (M11; Shao et al.
 2020, Algorithm 1 "PI algorithm", reproduced in paper 000): it feeds back the
 observed KL and steers beta so that the KL settles at a desired value. Its state
-is two floats (`PIState`), kept explicit so that a model can store it in
+is two numbers (`PIState`), kept explicit so that a model can store it in
 checkpointed weights; `pi_step` is a pure function of (state, observed KL,
 params), and `PIController` a small stateful wrapper around it.
 """
@@ -172,21 +172,32 @@ class PIState(NamedTuple):
 
   Attributes:
     integral: I(t-1), the integral term.
-    output: the previous *unclamped* output P(t-1) + I(t-1) + beta_min; it says
-      whether the actuator was saturated, which the anti-windup needs.
+    saturation: where the previous *unclamped* output u(t-1) = P(t-1) + I(t-1)
+      + beta_min lay: +1 above beta_max, -1 below beta_min, 0 inside. The
+      anti-windup needs only this sign. Storing the sign rather than u itself
+      keeps the decision exact when the state lives in float32 weights (u =
+      beta_min rounded to float32 can fall just below beta_min).
   """
   integral: float
-  output: float
+  saturation: int
 
 
 def initial_state(params: PIParams) -> PIState:
-  """I(0) = 0 and, with P = I = 0, an unclamped output of beta_min.
+  """I(0) = 0, not saturated.
 
-  Algorithm 1 starts from beta(0) = 0, which is beta_min for the paper's
-  beta_min = 0; starting at beta_min also keeps the first step unsaturated when
-  beta_min > 0.
+  Algorithm 1 starts from beta(0) = 0, i.e. beta_min for the paper's beta_min
+  = 0; with P = I = 0 the unclamped output is beta_min, inside the range.
   """
-  return PIState(integral=0.0, output=params.beta_min)
+  del params  # The start does not depend on the settings.
+  return PIState(integral=0.0, saturation=0)
+
+
+def _saturation(output: float, params: PIParams) -> int:
+  if output > params.beta_max:
+    return 1
+  if output < params.beta_min:
+    return -1
+  return 0
 
 
 def _proportional(kp: float, error: float) -> float:
@@ -197,11 +208,9 @@ def _proportional(kp: float, error: float) -> float:
   return kp / (1.0 + math.exp(error))
 
 
-def _integral_frozen(previous_output: float, increment: float, params: PIParams) -> bool:
+def _integral_frozen(saturation: int, increment: float) -> bool:
   """Anti-windup: hold I while the last output was saturated in the increment's direction."""
-  above = previous_output > params.beta_max and increment > 0
-  below = previous_output < params.beta_min and increment < 0
-  return above or below
+  return (saturation > 0 and increment > 0) or (saturation < 0 and increment < 0)
 
 
 def pi_step(state: PIState, observed_kl: float, params: PIParams) -> tuple[PIState, float]:
@@ -221,10 +230,10 @@ def pi_step(state: PIState, observed_kl: float, params: PIParams) -> tuple[PISta
   freezes I unless beta_min <= beta(t-1) <= beta_max, but tests the *clamped*
   beta(t-1), which always lies in that range, so as printed the integral is
   never frozen (the authors' released code tests a condition that can never
-  hold, so it never freezes either). The intent
-  is the usual one: stop the integral winding up while the actuator is
-  saturated. Here saturation is judged on the previous *unclamped* output
-  u(t-1) = P(t-1) + I(t-1) + beta_min, and I is held only when the update would
+  hold, so it never freezes either). The intent is the usual one: stop the
+  integral winding up while the actuator is saturated. Here saturation is
+  judged on the previous *unclamped* output u(t-1) = P(t-1) + I(t-1) + beta_min
+  (its side is `state.saturation`), and I is held only when the update would
   push u further out: u(t-1) > beta_max with -K_i e(t) > 0, or u(t-1) < beta_min
   with -K_i e(t) < 0. Updates that pull u back towards the range still apply.
   Freezing on saturation alone, whatever the sign of e, can lock beta at a
@@ -250,11 +259,11 @@ def pi_step(state: PIState, observed_kl: float, params: PIParams) -> tuple[PISta
   proportional = _proportional(params.kp, error)
   increment = -params.ki * error
   integral = state.integral
-  if not _integral_frozen(state.output, increment, params):
+  if not _integral_frozen(int(state.saturation), increment):
     integral += increment
   output = proportional + integral + params.beta_min
   beta = min(max(output, params.beta_min), params.beta_max)
-  return PIState(integral=integral, output=output), beta
+  return PIState(integral=integral, saturation=_saturation(output, params)), beta
 
 
 class PIController:
@@ -268,7 +277,7 @@ class PIController:
   def __init__(self, params: PIParams, state: PIState | None = None):
     self.params = params
     self.state = initial_state(params) if state is None else PIState(*state)
-    self.beta = min(max(self.state.output, params.beta_min), params.beta_max)
+    self.beta = params.beta_min if state is None else None  # beta(0); unknown on resume.
 
   def __call__(self, observed_kl: float) -> float:
     """Advances one step on the observed KL; returns beta(t)."""

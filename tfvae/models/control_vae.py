@@ -32,8 +32,9 @@ class ControlVAE(VAE):
   Attributes:
     controller_params: the `schedules.PIParams`.
     controller_integral: weight holding I(t), the integral term.
-    controller_output: weight holding the last unclamped output
-      P(t) + I(t) + beta_min (the anti-windup reads it).
+    controller_saturation: weight holding the sign of the last unclamped
+      output's excursion: +1 above beta_max, -1 below beta_min, 0 inside (the
+      anti-windup reads it).
   """
 
   def __init__(self, encoder, decoder, latent_dim, *, desired_kl, kp=0.01, ki=0.0001,
@@ -46,7 +47,8 @@ class ControlVAE(VAE):
     self.controller_params = params
     start = schedules.initial_state(params)
     self.controller_integral = self._controller_weight("controller_integral", start.integral)
-    self.controller_output = self._controller_weight("controller_output", start.output)
+    self.controller_saturation = self._controller_weight("controller_saturation",
+                                                         start.saturation)
 
   def _controller_weight(self, name, value):
     return self.add_weight(name=name, shape=(), trainable=False,
@@ -55,12 +57,12 @@ class ControlVAE(VAE):
 
   @property
   def controller_state(self):
-    """The stored `schedules.PIState` as Python floats."""
+    """The stored `schedules.PIState` as Python numbers."""
     return schedules.PIState(
         integral=float(keras.ops.convert_to_numpy(self.controller_integral)),
-        output=float(keras.ops.convert_to_numpy(self.controller_output)))
+        saturation=round(float(keras.ops.convert_to_numpy(self.controller_saturation))))
 
   def set_controller_state(self, state):
     """Writes a `schedules.PIState` into the controller weights."""
     self.controller_integral.assign(state.integral)
-    self.controller_output.assign(state.output)
+    self.controller_saturation.assign(float(state.saturation))

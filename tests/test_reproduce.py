@@ -1,0 +1,68 @@
+"""Reproduction tables: rows from presets, resumable runs, markdown/JSON/TensorBoard output."""
+
+import json
+
+import pytest
+import tensorflow as tf
+
+from tfvae.training import config as config_lib
+from tfvae.training import loop
+from tfvae.training import reproduce
+
+TINY_SCALE = {
+    "fields": dict(dataset="synthetic_mog", embed_dim=8, hidden_dim=16, latent_dim=4,
+                   batch_size=64, epochs=1, steps_per_epoch=4, eval_samples=4,
+                   eval_chunk_size=4, test_examples=20, generated_sentences=6,
+                   epoch_eval_batches=1, verbose=0),
+    "per_preset": {"free_bits": {"steps_per_epoch": 3}},
+}
+ROWS = ["vae", "fb_lambda_3", "pre_train_fb_lambda_8"]
+
+
+def test_row_configs_share_the_scale_and_keep_the_method():
+  rows = {reproduce.row_name(row): row for row in reproduce.PTB_CLASSIC}
+  assert set(ROWS) <= set(rows)
+  configs = {name: reproduce.row_config(row, "cpu", "/runs") for name, row in rows.items()}
+  architectures = {json.dumps(c.resolved().architecture() | {"model": None}, sort_keys=True)
+                   for c in configs.values()}
+  assert len(architectures) == 1, "every row must share one architecture"
+  assert configs["fb_lambda_3"].fb_lambda == 3.0
+  assert configs["pre_train_fb_lambda_8"].preset == "li2019_pretrain_fb"
+  assert configs["vae"].model_dir == "/runs/vae"
+  for config in configs.values():
+    config.resolved().validate()
+
+
+def test_table_runs_rows_then_reads_them_back(tmp_path, monkeypatch):
+  monkeypatch.setitem(reproduce.SCALES, "tiny", TINY_SCALE)
+  runs, results = tmp_path / "runs", tmp_path / "results"
+  markdown = reproduce.run_table("ptb_classic", "tiny", str(runs), str(results), rows=ROWS)
+  lines = [line for line in markdown.splitlines() if line.startswith("| ")]
+  assert len(lines) == 1 + len(ROWS)
+  assert "| FB (lambda=3) | `free_bits` |" in markdown
+  assert "102.6 / 108.26" in markdown  # the published VAE row
+  saved = json.loads((results / "ptb_classic_tiny.json").read_text())
+  assert [entry["label"] for entry in saved] == ["VAE", "FB (lambda=3)",
+                                                 "Pre-train + FB (lambda=8)"]
+  for entry in saved:
+    for key in ("nll", "ppl", "kl", "au", "sampled_dis1"):
+      assert key in entry["test"], (entry["label"], key)
+  assert (results / "ptb_classic_tiny.md").read_text().strip() == markdown.strip()
+  assert (runs / "pre_train_fb_lambda_8" / "pretrain" / "checkpoint").exists()
+  assert tf.io.gfile.glob(str(runs / "table" / "events.out.tfevents.*"))
+
+  def must_not_train(config):
+    raise AssertionError(f"{config.model_dir} was trained again")
+
+  monkeypatch.setattr(loop, "train", must_not_train)
+  again = reproduce.run_table("ptb_classic", "tiny", str(runs), str(results), rows=ROWS)
+  assert again.splitlines()[2:] == markdown.splitlines()[2:]
+
+
+def test_unknown_table_scale_and_row_are_config_errors(tmp_path):
+  with pytest.raises(config_lib.ConfigError, match="--table"):
+    reproduce.run_table("yahoo", "cpu", str(tmp_path), str(tmp_path))
+  with pytest.raises(config_lib.ConfigError, match="--scale"):
+    reproduce.row_config(reproduce.PTB_CLASSIC[0], "tpu", str(tmp_path))
+  with pytest.raises(config_lib.ConfigError, match="fb_lambda_3"):
+    reproduce.run_table("ptb_classic", "cpu", str(tmp_path), str(tmp_path), rows=["fb3"])
