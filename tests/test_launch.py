@@ -202,3 +202,84 @@ def test_user_text_files_through_data_options(tmp_path):
 def test_malformed_data_option_is_a_usage_error(tmp_path):
   result = _run("launch.train", f"--model_dir={tmp_path}", "--data_option=novalue", check=False)
   assert result.returncode != 0 and "is not KEY=VALUE" in result.stderr
+
+
+def _scalar_values(directory, tag):
+  """(step, value) pairs of a scalar tag in the event files under `directory`."""
+  values = []
+  for path in pathlib.Path(directory).glob("**/events.out.tfevents.*"):
+    for event in tf.compat.v1.train.summary_iterator(str(path)):
+      for value in event.summary.value:
+        if f"{path.parent.name}/{value.tag}" == tag:
+          values.append((event.step, float(tf.make_ndarray(value.tensor))))
+  return sorted(values)
+
+
+def test_li2019_preset_trains_both_stages_and_resumes(tmp_path):
+  flags = ("--preset=li2019_pretrain_fb", f"--model_dir={tmp_path}", "--fb_lambda=2",
+           "--epochs=2", "--pretrain_epochs=1", "--steps_per_epoch=3", *TINY)
+  first = _run("launch.train", *flags)
+  assert tf.train.latest_checkpoint(str(tmp_path / "pretrain")).endswith("ckpt-1")
+  assert tf.train.latest_checkpoint(str(tmp_path / "fb")).endswith("ckpt-2")
+  pretrain = json.loads((tmp_path / "pretrain" / "results.json").read_text())
+  assert pretrain["config"]["objective"] == "autoencoder" and pretrain["test"] == {}
+  results = json.loads((tmp_path / "fb" / "results.json").read_text())
+  assert results["config"]["objective"] == "free_bits" and results["config"]["fb_lambda"] == 2
+  assert results["config"]["init_encoder_from"] == str(tmp_path / "pretrain")
+  assert np.isfinite(results["test"]["nll"]) and "| NLL (IW) |" in first.stdout
+  again = _run("launch.train", *flags)
+  assert json.loads((tmp_path / "fb" / "results.json").read_text())["step"] == results["step"]
+  assert again.stdout.split("| NLL (IW) |")[1] == first.stdout.split("| NLL (IW) |")[1]
+  # Stage 2 alone, from the stage-1 checkpoint.
+  alone = tmp_path / "alone"
+  _run("launch.train", f"--model_dir={alone}", "--objective=free_bits", "--fb_lambda=2",
+       f"--init_encoder_from={tmp_path / 'pretrain'}", "--epochs=1", "--steps_per_epoch=2",
+       *TINY)
+  assert tf.train.latest_checkpoint(str(alone)).endswith("ckpt-1")
+
+
+def test_annealing_preset_logs_a_rising_beta(tmp_path):
+  _run("launch.train", "--preset=kl_anneal", f"--model_dir={tmp_path}", "--epochs=2",
+       "--steps_per_epoch=6", "--anneal_epochs=2", "--log_every_steps=1", *TINY[:-3])
+  betas = [value for _, value in _scalar_values(tmp_path, "train/batch_beta")]
+  assert len(betas) >= 6, betas
+  assert betas[0] == pytest.approx(0.1)  # schedule(0) = anneal_start, 1 at step 12
+  assert all(b2 > b1 for b1, b2 in zip(betas, betas[1:]))
+  assert betas[-1] <= 1.0
+
+
+def test_controlvae_preset_moves_beta_with_the_controller(tmp_path):
+  _run("launch.train", "--preset=controlvae_kl15", f"--model_dir={tmp_path}", "--epochs=1",
+       "--steps_per_epoch=6", "--kp=0.5", "--log_every_steps=1", *TINY[:-3])
+  results = json.loads((tmp_path / "results.json").read_text())
+  assert results["config"]["model"] == "controlvae" and results["config"]["kp"] == 0.5
+  betas = [value for _, value in _scalar_values(tmp_path, "train/batch_beta")]
+  # KL far below 15 nats: e > 0, P = Kp / (1 + e^e) is tiny and beta stays near beta_min.
+  assert betas and max(betas) < 0.01
+
+
+@pytest.mark.parametrize("flags, message", [
+    (("--objective=free_bits",), "--fb_lambda"),
+    (("--preset=li2019_pretrain_fb",), "--model_dir"),
+    (("--preset=controlvae_kl15", "--beta_schedule=linear"), "controller"),
+    (("--init_encoder_from=/nonexistent/run",), "config.json"),
+])
+def test_remedy_flag_errors(tmp_path, flags, message):
+  if "--preset=li2019_pretrain_fb" not in flags:
+    flags = (*flags, f"--model_dir={tmp_path}")
+  result = _run("launch.train", *flags, check=False)
+  assert result.returncode == 1, result.stderr[-2000:]
+  assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_aggressive_preset_trains_two_optimisers_and_logs_the_phase(tmp_path):
+  _run("launch.train", "--preset=he2019_aggressive", f"--model_dir={tmp_path}", "--epochs=2",
+       "--steps_per_epoch=8", "--inner_cap=4", "--check_every=2", *TINY)
+  reader = tf.train.load_checkpoint(str(tmp_path))
+  names = reader.get_variable_to_shape_map()
+  encoder_steps = reader.get_tensor("optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE")
+  decoder_steps = [reader.get_tensor(n) for n in names
+                   if n.startswith("other_optimizers/decoder_optimizer/_iterations")]
+  assert decoder_steps and 0 < decoder_steps[0] < encoder_steps
+  phases = [value for _, value in _scalar_values(tmp_path, "train/epoch_aggressive")]
+  assert len(phases) == 2 and phases[0] in (0.0, 1.0)

@@ -1,9 +1,13 @@
 """Keras models, each with its own train_step, and `build` from a config."""
 
 from tfvae import nets
+from tfvae.models.aggressive import AggressivePhaseEnd
+from tfvae.models.aggressive import AggressiveVAE
+from tfvae.models.control_vae import ControlVAE
 from tfvae.models.vae import VAE
 
-__all__ = ["VAE", "build", "build_networks"]
+__all__ = ["AggressivePhaseEnd", "AggressiveVAE", "ControlVAE", "VAE", "build",
+           "build_networks"]
 
 
 def build_networks(config, dataset):
@@ -41,4 +45,13 @@ def build(config, dataset):
                 objective=config.objective, free_bits=config.fb_lambda, name="vae")
   if config.model == "vae":
     return VAE(encoder, decoder, config.latent_dim, **common)
+  if config.model == "controlvae":
+    del common["beta"]  # The controller sets it, starting from beta_min.
+    return ControlVAE(encoder, decoder, config.latent_dim, desired_kl=config.desired_kl,
+                      kp=config.kp, ki=config.ki, beta_min=config.beta_min,
+                      beta_max=config.beta_max, **common)
+  if config.model == "aggressive":
+    count_units = dataset.count_tokens if dataset.kind == "text" else None
+    return AggressiveVAE(encoder, decoder, config.latent_dim, count_units=count_units,
+                         inner_cap=config.inner_cap, check_every=config.check_every, **common)
   raise ValueError(f"Unknown model {config.model!r}.")

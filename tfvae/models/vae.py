@@ -101,6 +101,13 @@ class VAE(keras.Model):
     log_likelihood = self.likelihood(loc, x, training=training).log_prob(x)
     return {"loc": loc, "scale": posterior.stddev(), "log_likelihood": log_likelihood}
 
+  def build_optimizers(self):
+    """Creates the optimiser's slots for every trainable variable (the model must be built).
+
+    Models with several optimisers override this to build each on its group.
+    """
+    self.optimizer.build(self.trainable_variables)
+
   def compute_objective(self, x, *, seed, training):
     """(per-example loss [B], {term: [B]}) for one batch under `self.objective`."""
     if self.objective == "free_bits":

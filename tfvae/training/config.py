@@ -177,6 +177,10 @@ class Config:
     if self.check_every is not None and self.inner_cap < self.check_every:
       raise ConfigError(f"--inner_cap ({self.inner_cap}) must be at least --check_every "
                         f"({self.check_every}).")
+    if self.model == "aggressive" and self.mixed_precision == "mixed_float16":
+      raise ConfigError("--model=aggressive cannot use --mixed_precision=mixed_float16 (its "
+                        "two optimisers cannot share a loss-scale optimiser); use "
+                        "mixed_bfloat16 or float32.")
     if self.generated_sentences < 0 or self.generated_sentences == 1:
       raise ConfigError("--generated_sentences must be 0 (off) or at least 2 (self-BLEU "
                         f"needs references), got {self.generated_sentences}.")

@@ -25,6 +25,7 @@ from tfvae import data as tfvae_data
 from tfvae import metrics
 from tfvae import models
 from tfvae import sample_quality
+from tfvae import schedules
 from tfvae.training import callbacks as run_callbacks
 from tfvae.training import checkpoints
 from tfvae.training import presets
@@ -58,7 +59,7 @@ def build_model(config, dataset, strategy):
     model = models.build(config, dataset)
     model.compile(optimizer=make_optimizer(config), jit_compile=config.jit_compile)
     model(next(iter(dataset.batches("valid", 2))))
-    model.optimizer.build(model.trainable_variables)
+    model.build_optimizers()
   strategies.make_logs_reducible(model, strategy)
   return model
 
@@ -102,6 +103,7 @@ def train(config):
       run_callbacks.NaNGuard(run_checkpoint),
       run_callbacks.EpochMetrics(valid_batches, config.epoch_eval_samples,
                                  config.epoch_eval_batches, config.seed, count_tokens),
+      *method_callbacks(config, steps_per_epoch),
   ]
   if is_chief:
     summaries.write_run_start(config.model_dir, config)
@@ -131,6 +133,28 @@ def train(config):
     checkpoints.write_file_atomically(os.path.join(config.model_dir, RESULTS_FILE),
                                       json.dumps(results, indent=2, sort_keys=True))
   return results
+
+
+def method_callbacks(config, steps_per_epoch):
+  """The callbacks a method needs: beta schedules (M3, M4), the KL controller (M11)
+  and the end of the aggressive phase (M7).
+
+  They come after EpochMetrics (whose validation MI some of them read) and
+  before TensorBoard (so the values they put in the logs are written).
+  """
+  callbacks = []
+  if config.beta_schedule == "linear":
+    warmup_steps = round(config.anneal_epochs * steps_per_epoch)
+    callbacks.append(run_callbacks.BetaSchedule(
+        schedules.linear_anneal(config.anneal_start, warmup_steps)))
+  elif config.beta_schedule == "cyclical":
+    callbacks.append(run_callbacks.BetaSchedule(
+        schedules.cyclical(config.epochs * steps_per_epoch, config.cycles, config.cycle_ramp)))
+  if config.model == "controlvae":
+    callbacks.append(run_callbacks.KLController())
+  if config.model == "aggressive":
+    callbacks.append(models.AggressivePhaseEnd())
+  return callbacks
 
 
 def train_stages(config):
