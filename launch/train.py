@@ -60,7 +60,9 @@ flags.DEFINE_integer("inner_cap", 100, "Aggressive training (M7): most encoder s
 flags.DEFINE_integer("check_every", 15, "Aggressive training: encoder steps between checks "
                      "of the loss.")
 flags.DEFINE_integer("refine_steps", 20, "SA-VAE (M8): gradient steps refining q's parameters.")
-flags.DEFINE_float("refine_step_size", 1.0, "SA-VAE: step size of the refinement.")
+flags.DEFINE_float("refine_step_size", 0.03125, "SA-VAE: step size of the refinement, per "
+                   "example (Kim et al.'s 1 on a batch mean of 32 = 1/32).")
+flags.DEFINE_float("refine_momentum", 0.5, "SA-VAE: momentum of the refinement (Kim et al.).")
 flags.DEFINE_string("init_encoder_from", None, "Run directory whose latest checkpoint gives "
                     "the encoder's initial weights (AE pre-training, M6).")
 flags.DEFINE_integer("pretrain_epochs", None, "--preset=li2019_pretrain_fb: epochs of the "

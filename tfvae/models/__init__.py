@@ -4,9 +4,10 @@ from tfvae import nets
 from tfvae.models.aggressive import AggressivePhaseEnd
 from tfvae.models.aggressive import AggressiveVAE
 from tfvae.models.control_vae import ControlVAE
+from tfvae.models.sa_vae import SAVAE
 from tfvae.models.vae import VAE
 
-__all__ = ["AggressivePhaseEnd", "AggressiveVAE", "ControlVAE", "VAE", "build",
+__all__ = ["AggressivePhaseEnd", "AggressiveVAE", "ControlVAE", "SAVAE", "VAE", "build",
            "build_networks"]
 
 
@@ -54,4 +55,8 @@ def build(config, dataset):
     count_units = dataset.count_tokens if dataset.kind == "text" else None
     return AggressiveVAE(encoder, decoder, config.latent_dim, count_units=count_units,
                          inner_cap=config.inner_cap, check_every=config.check_every, **common)
+  if config.model == "savae":
+    return SAVAE(encoder, decoder, config.latent_dim, refinement_steps=config.refine_steps,
+                 refinement_step_size=config.refine_step_size,
+                 refinement_momentum=config.refine_momentum, **common)
   raise ValueError(f"Unknown model {config.model!r}.")

@@ -78,7 +78,8 @@ class Config:
   check_every: int = 15
   # SA-VAE refinement (M8).
   refine_steps: int = 20
-  refine_step_size: float = 1.0
+  refine_step_size: float = 0.03125
+  refine_momentum: float = 0.5
   # AE pre-training (M6): start from the encoder of another run's checkpoint.
   init_encoder_from: str | None = None
   pretrain_epochs: int | None = None
@@ -154,6 +155,9 @@ class Config:
                         f"--objective={self.objective} --fb_lambda={self.fb_lambda}.")
     if self.fb_lambda is not None and self.fb_lambda <= 0:
       raise ConfigError(f"--fb_lambda must be positive, got {self.fb_lambda}.")
+    if self.model in ("savae", "controlvae") and self.objective != "elbo":
+      raise ConfigError(f"--model={self.model} trains the beta-weighted ELBO; use "
+                        "--objective=elbo.")
     if self.beta_schedule != "constant" and self.model == "controlvae":
       raise ConfigError("--model=controlvae sets beta with its controller; leave "
                         "--beta_schedule=constant.")
@@ -174,6 +178,8 @@ class Config:
     if self.refine_steps < 0 or self.refine_step_size <= 0:
       raise ConfigError("--refine_steps must be >= 0 and --refine_step_size positive, got "
                         f"{self.refine_steps}, {self.refine_step_size}.")
+    if not 0.0 <= self.refine_momentum < 1.0:
+      raise ConfigError(f"--refine_momentum must be in [0, 1), got {self.refine_momentum}.")
     if self.check_every is not None and self.inner_cap < self.check_every:
       raise ConfigError(f"--inner_cap ({self.inner_cap}) must be at least --check_every "
                         f"({self.check_every}).")
