@@ -10,7 +10,7 @@ and trains with its own `train_step` on one of three objectives:
 
   elbo         -E_q log p(x|z) + beta * KL, beta a non-trainable weight (1 by
                default) that callbacks change without retracing (M2-M4, M11);
-  free_bits    -E_q log p(x|z) + sum_d max(lambda/d, batch-mean KL_d) (M5);
+  free_bits    -E_q log p(x|z) + beta * sum_d max(lambda/d, batch-mean KL_d) (M5);
   autoencoder  -log p(x | z = mu(x)), stage 1 of AE pre-training (M6).
 
 Subclasses change the objective further by overriding `compute_objective`.
@@ -41,7 +41,7 @@ class VAE(keras.Model):
     encoder: layer mapping x to (loc, log_variance), each [B, latent_dim].
     decoder: layer with `likelihood(z, x, training)` returning p(x|z).
     latent_dim: d.
-    beta: initial KL weight (objective "elbo").
+    beta: initial KL weight (objectives "elbo" and "free_bits").
     seed: base seed of the stateless per-step noise.
     grad_clip_norm: clip the global gradient norm to this (None: no clipping).
     objective: one of OBJECTIVES.
@@ -112,7 +112,7 @@ class VAE(keras.Model):
     """(per-example loss [B], {term: [B]}) for one batch under `self.objective`."""
     if self.objective == "free_bits":
       return objectives.free_bits_elbo(self, x, target_rate=self.free_bits, seed=seed,
-                                       training=training)
+                                       training=training, beta=self.beta)
     if self.objective == "autoencoder":
       return objectives.autoencoder_loss(self, x, training=training)
     return objectives.beta_elbo(self, x, beta=self.beta, seed=seed, training=training)

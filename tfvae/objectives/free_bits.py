@@ -3,10 +3,12 @@
 The KL term is taken per latent dimension, averaged over the batch, and clamped
 below at lambda / d:
 
-  loss = -E_q log p(x|z) + sum_d max(lambda / d, mean_batch KL(q(z_d|x) || p(z_d)))
+  loss = -E_q log p(x|z) + beta * sum_d max(lambda / d, mean_batch KL(q(z_d|x) || p(z_d)))
 
 with lambda the total target rate in nats (000, "FBP (lambda)" rows; Li et al.'s
-tables show the KL settling near lambda). Dimensions whose batch-mean KL is
+tables show the KL settling near lambda) and beta 1 unless a schedule anneals
+it (Li et al. 2019 warm the thresholded KL term up from 0 in the stage after AE
+pre-training). Dimensions whose batch-mean KL is
 below the threshold pay the constant lambda / d and get no gradient from the
 KL term, so the optimiser has no reason to push them further towards the prior.
 """
@@ -39,8 +41,8 @@ def free_bits_penalty(per_dimension_kl, target_rate):
   return tf.reduce_sum(clamped, axis=-1)
 
 
-def free_bits_elbo(model, x, *, target_rate, seed, training):
-  """Loss -E_q log p(x|z) + free-bits KL per example (see `free_bits_penalty`).
+def free_bits_elbo(model, x, *, target_rate, seed, training, beta=1.0):
+  """Loss -E_q log p(x|z) + beta * free-bits KL per example (see `free_bits_penalty`).
 
   Returns:
     (loss [B], {"recon", "kl", "elbo"} each [B]); `kl` and `elbo` are the true,
@@ -49,5 +51,5 @@ def free_bits_elbo(model, x, *, target_rate, seed, training):
   terms = elbo_terms(model, x, seed=seed, training=training)
   per_dimension = latents.per_dimension_kl(terms["posterior"], model.prior)
   recon = -terms["log_likelihood"]
-  loss = recon + free_bits_penalty(per_dimension, target_rate)
+  loss = recon + beta * free_bits_penalty(per_dimension, target_rate)
   return loss, {"recon": recon, "kl": terms["kl"], "elbo": terms["elbo"]}

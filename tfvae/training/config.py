@@ -161,9 +161,9 @@ class Config:
     if self.beta_schedule != "constant" and self.model == "controlvae":
       raise ConfigError("--model=controlvae sets beta with its controller; leave "
                         "--beta_schedule=constant.")
-    if self.beta_schedule != "constant" and self.objective != "elbo":
-      raise ConfigError(f"--beta_schedule={self.beta_schedule} weights the KL of "
-                        f"--objective=elbo; it has no effect on --objective={self.objective}.")
+    if self.beta_schedule != "constant" and self.objective == "autoencoder":
+      raise ConfigError(f"--beta_schedule={self.beta_schedule} weights a KL term; "
+                        "--objective=autoencoder has none.")
     if not 0.0 <= self.anneal_start <= 1.0:
       raise ConfigError(f"--anneal_start must be in [0, 1], got {self.anneal_start}.")
     if self.anneal_epochs <= 0:

@@ -38,10 +38,13 @@ PRESETS = {
     "free_bits": Preset("free bits, lambda = 5 unless --fb_lambda (000 Yahoo table, rows "
                         "'FBP (lambda)'; FlowPrior table, row 'VAE+FB')",
                         {"objective": "free_bits", "fb_lambda": 5.0}),
-    "li2019_pretrain_fb": Preset("AE pre-training then free bits, lambda = 8 unless "
-                                 "--fb_lambda (Li et al. 2019; 000 Yahoo table, row "
-                                 "'Ours (lambda=8)'; FlowPrior table, row 'Pre-VAE+FB')",
-                                 {"objective": "free_bits", "fb_lambda": 8.0}),
+    "li2019_pretrain_fb": Preset("AE pre-training, then free bits (lambda = 8 unless "
+                                 "--fb_lambda) with the KL term warmed up from 0 over 10 "
+                                 "epochs (Li et al. 2019; 000 Yahoo table, row 'Ours "
+                                 "(lambda=8)'; FlowPrior table, row 'Pre-VAE+FB')",
+                                 {"objective": "free_bits", "fb_lambda": 8.0,
+                                  "beta_schedule": "linear", "anneal_start": 0.0,
+                                  "anneal_epochs": 10.0}),
     "he2019_aggressive": Preset("aggressive inference-network training (He et al. 2019; "
                                 "000 Yahoo table, row '+ aggressive')",
                                 {"model": "aggressive"}),
@@ -86,7 +89,7 @@ def stages(config):
 
   The li2019 stages live in `<model_dir>/pretrain` and `<model_dir>/fb`; the
   second starts from the first's encoder (`init_encoder_from`), with a decoder
-  initialised afresh, and trains with free bits. `pretrain_epochs` (default:
+  initialised afresh, and trains with free bits (and the preset's KL warm-up). `pretrain_epochs` (default:
   `epochs`) sets the length of the first. Rerunning the command resumes
   whichever stage was interrupted.
   """
@@ -100,7 +103,8 @@ def stages(config):
                       "--objective=free_bits in its second stage; drop the other values.")
   pretrain_dir = os.path.join(config.model_dir, PRETRAIN_DIR)
   pretrain = dataclasses.replace(
-      config, objective="autoencoder", fb_lambda=None, model_dir=pretrain_dir,
+      config, objective="autoencoder", fb_lambda=None, beta_schedule="constant",
+      model_dir=pretrain_dir,
       epochs=config.pretrain_epochs or config.epochs, evaluate_test=False,
       generated_sentences=0, init_encoder_from=None)
   free_bits = dataclasses.replace(config, model_dir=os.path.join(config.model_dir,

@@ -54,7 +54,7 @@ PTB_CLASSIC = (
 # The shared architecture and budget of each scale. "paper": He et al. (2019)
 # settings for GPU machines. "cpu": a narrower network (embeddings and LSTMs of
 # 128), 3 epochs, IW-NLL on the first 300 test sentences, under 2 hours on 2 CPU
-# cores; SA-VAE there refines with 2 steps for 1 epoch (each step costs about
+# cores; KL warm-ups last 1 epoch; SA-VAE there refines with 2 steps for 1 epoch (each step costs about
 # 20 plain steps at K=5).
 SCALES = {
     "paper": {
@@ -69,7 +69,7 @@ SCALES = {
                        test_examples=300, generated_sentences=300, epoch_eval_batches=5,
                        verbose=2),
         "per_preset": {"kl_anneal": {"anneal_epochs": 1.0},
-                       "li2019_pretrain_fb": {"pretrain_epochs": 2},
+                       "li2019_pretrain_fb": {"pretrain_epochs": 2, "anneal_epochs": 1.0},
                        "kim2018_savae": {"refine_steps": 2, "epochs": 1}},
     },
 }
