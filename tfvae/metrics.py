@@ -19,7 +19,8 @@ Implemented:
   `mutual_information` (aggregate posterior over the whole evaluation set) and
   `mutual_information_per_batch` (the per-batch average that He et al.'s code
   reports);
-* E5 active units of 003 section 4 ("Evaluation Metrics"): `active_units`.
+* E5 active units of 003 section 4 ("Evaluation Metrics"): `active_units`;
+* E6 the true-posterior KL of 004 eq. 12 (U - S with K = 100): `true_kl`.
 
 Random numbers are stateless: every function takes `seed`, an int or a shape [2]
 integer tensor, turned into a stateless seed by `stateless_seed`; sub-seeds are
@@ -43,6 +44,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from absl import logging
 
+from tfvae.objectives import monte_carlo
+
 tfd = tfp.distributions
 
 __all__ = [
@@ -55,6 +58,7 @@ __all__ = [
   "mutual_information",
   "mutual_information_per_batch",
   "stateless_seed",
+  "true_kl",
 ]
 
 # Tags used with stateless_fold_in to derive independent seed streams.
@@ -417,6 +421,41 @@ def mutual_information_per_batch(
     mi_b = tf.reduce_mean(_negative_entropy(scale_b)) - tf.reduce_mean(log_qz)
     total += tf.cast(tf.shape(loc_b)[0], loc.dtype) * mi_b
   return total / tf.constant(float(sum(sizes)), loc.dtype)
+
+
+# ------------------------------------------------------------------------- E6
+def true_kl(model, x, num_samples: int = 100, seed=0, *, chunk_size: int = 100) -> tf.Tensor:
+  """Estimate of the true-posterior KL(p(z|x) || p(z)) per example (E6).
+
+  U^K - ln p^K(x) of 004 eq. 12 with the IWAE estimate of ln p(x) and K = 100
+  (004 section 7.1.2): the KL of the model's posterior, not of q, so it
+  measures latent use of models trained with Monte-Carlo objectives, where
+  q(z|x) is only a proposal. Its mean over data estimates I(X; Z) under p_D.
+
+  The K samples are drawn in chunks of `chunk_size` (chunk i with seed
+  fold_in(stateless_seed(seed), i)); only the [K, B] log terms are kept.
+
+  Args:
+    model: a model keeping the tfvae contract whose q(z|x) and p(z) have densities.
+    x: a batch [B, ...].
+    num_samples: K.
+    seed: int or [2] stateless seed.
+    chunk_size: samples per decoder call.
+
+  Returns:
+    [B] tensor of KL estimates (nats).
+  """
+  seed = stateless_seed(seed)
+  posterior = model.posterior(x, training=False)
+  _density(posterior, posterior.sample(seed=seed), "true_kl", "q(z|x)")
+  pieces = []
+  for i, start in enumerate(range(0, int(num_samples), int(chunk_size))):
+    count = min(int(chunk_size), int(num_samples) - start)
+    z = posterior.sample(count, seed=_fold_in(seed, i))
+    pieces.append((model.likelihood(z, x, training=False).log_prob(x), model.prior.log_prob(z),
+                   posterior.log_prob(z)))
+  terms = monte_carlo.SampleTerms(*[tf.concat(column, 0) for column in zip(*pieces)])
+  return monte_carlo.true_kl_estimate(terms)
 
 
 # ------------------------------------------------------------------------- E5
