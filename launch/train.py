@@ -63,6 +63,19 @@ flags.DEFINE_integer("refine_steps", 20, "SA-VAE (M8): gradient steps refining q
 flags.DEFINE_float("refine_step_size", 0.03125, "SA-VAE: step size of the refinement, per "
                    "example (Kim et al.'s 1 on a batch mean of 32 = 1/32).")
 flags.DEFINE_float("refine_momentum", 0.5, "SA-VAE: momentum of the refinement (Kim et al.).")
+flags.DEFINE_enum("mi_objective", "kl", config_lib.MI_OBJECTIVES, "--model=monte_carlo "
+                  "(004, M22): the KL (eq. 11), Renyi (eq. 15) or power (eq. 18) objective.")
+flags.DEFINE_enum("estimator", "dreg", config_lib.ESTIMATORS, "--model=monte_carlo (M23): base "
+                  "estimator of ln p(x) and its gradient.")
+flags.DEFINE_integer("num_samples", 16, "--model=monte_carlo: K, proposal samples per example.")
+flags.DEFINE_float("mi_lambda", 0.0, "--model=monte_carlo: lambda, weight of the true-KL term "
+                   "(0: the plain Monte-Carlo objective).")
+flags.DEFINE_float("renyi_alpha", 1.0, "--model=monte_carlo: alpha of the Renyi and power "
+                   "objectives.")
+flags.DEFINE_integer("num_marginal", None, "--model=monte_carlo: N of 'N/M', the samples "
+                     "estimating ln p(x) (default K).")
+flags.DEFINE_integer("num_kl", None, "--model=monte_carlo: M of 'N/M', the samples estimating "
+                     "the KL term (default K).")
 flags.DEFINE_string("init_encoder_from", None, "Run directory whose latest checkpoint gives "
                     "the encoder's initial weights (AE pre-training, M6).")
 flags.DEFINE_integer("pretrain_epochs", None, "--preset=li2019_pretrain_fb: epochs of the "

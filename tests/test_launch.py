@@ -283,3 +283,17 @@ def test_aggressive_preset_trains_two_optimisers_and_logs_the_phase(tmp_path):
   assert decoder_steps and 0 < decoder_steps[0] < encoder_steps
   phases = [value for _, value in _scalar_values(tmp_path, "train/epoch_aggressive")]
   assert len(phases) == 2 and phases[0] in (0.0, 1.0)
+
+
+def test_monte_carlo_model_trains_from_the_launcher(tmp_path):
+  _run("launch.train", "--model=monte_carlo", "--estimator=dreg", "--num_samples=4",
+       "--mi_objective=renyi", "--mi_lambda=0.5", "--renyi_alpha=0.5", "--num_kl=2",
+       f"--model_dir={tmp_path}", "--epochs=1", "--steps_per_epoch=4", "--log_every_steps=1",
+       *TINY[:-3])
+  results = json.loads((tmp_path / "results.json").read_text())
+  assert results["config"]["estimator"] == "dreg" and results["config"]["num_kl"] == 2
+  assert len(_scalar_values(tmp_path, "train/batch_true_kl")) >= 4
+  result = _run("launch.train", "--model=monte_carlo", "--estimator=vimco", "--num_samples=1",
+                f"--model_dir={tmp_path / 'bad'}", check=False)
+  assert result.returncode == 1 and "--num_samples >= 2" in result.stderr
+  assert "Traceback" not in result.stderr

@@ -512,3 +512,24 @@ def test_true_kl_matches_the_closed_form_posterior_kl():
   estimate = metrics.true_kl(model, x, num_samples=20000, chunk_size=5000, seed=4).numpy()
   np.testing.assert_allclose(estimate, exact, atol=0.02)
   assert np.max(np.abs(representational - exact)) > 0.3  # q's own KL is no substitute.
+
+
+# ------------------------------------------------------------------------ E11
+def test_pareto_front_against_brute_force():
+  rng = np.random.default_rng(0)
+  nll = np.round(rng.uniform(9, 12, 60), 1)  # rounding makes ties
+  mi = np.round(rng.uniform(0, 9, 60), 1)
+  dominated = [any(nll[j] <= nll[i] and mi[j] >= mi[i] and (nll[j], mi[j]) != (nll[i], mi[i])
+                   for j in range(60)) for i in range(60)]
+  front = metrics.pareto_front(nll, mi)
+  want = {(nll[i], mi[i]) for i in range(60) if not dominated[i]}
+  assert {(nll[i], mi[i]) for i in front} == want
+  assert len(front) == len(want)  # one run per duplicated point
+  assert np.all(np.diff(mi[front]) > 0) and np.all(np.diff(nll[front]) > 0)
+
+
+def test_pareto_front_errors():
+  with pytest.raises(ValueError, match="one length"):
+    metrics.pareto_front([1.0, 2.0], [0.5])
+  with pytest.raises(ValueError, match="diverged runs"):
+    metrics.pareto_front([1.0, float("nan")], [0.5, 1.0])

@@ -234,7 +234,10 @@ def test_loss_reports_the_bound_and_the_true_kl():
   terms = _terms(model, estimator="dreg", num_samples=16)
   np.testing.assert_allclose(report["log_marginal"], monte_carlo.log_mean_exp(terms.log_weights()))
   np.testing.assert_allclose(report["true_kl"], monte_carlo.true_kl_estimate(terms))
-  np.testing.assert_allclose(-loss, report["objective"])
+  np.testing.assert_allclose(report["kl"], tf.reduce_mean(terms.log_proposal - terms.log_prior, 0))
+  np.testing.assert_allclose(report["elbo"], tf.reduce_mean(terms.log_weights(), 0))
+  np.testing.assert_allclose(-loss, mi_constrained.objective_surrogate(
+      terms, objective="kl", estimator="dreg", lam=0.5))
 
 
 def test_objective_errors():

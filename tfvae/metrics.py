@@ -20,7 +20,8 @@ Implemented:
   `mutual_information_per_batch` (the per-batch average that He et al.'s code
   reports);
 * E5 active units of 003 section 4 ("Evaluation Metrics"): `active_units`;
-* E6 the true-posterior KL of 004 eq. 12 (U - S with K = 100): `true_kl`.
+* E6 the true-posterior KL of 004 eq. 12 (U - S with K = 100): `true_kl`;
+* E11 the Pareto front of a sweep (NLL against MI): `pareto_front`.
 
 Random numbers are stateless: every function takes `seed`, an int or a shape [2]
 integer tensor, turned into a stateless seed by `stateless_seed`; sub-seeds are
@@ -57,6 +58,7 @@ __all__ = [
   "log_importance_weights",
   "mutual_information",
   "mutual_information_per_batch",
+  "pareto_front",
   "stateless_seed",
   "true_kl",
 ]
@@ -456,6 +458,40 @@ def true_kl(model, x, num_samples: int = 100, seed=0, *, chunk_size: int = 100) 
                    posterior.log_prob(z)))
   terms = monte_carlo.SampleTerms(*[tf.concat(column, 0) for column in zip(*pieces)])
   return monte_carlo.true_kl_estimate(terms)
+
+
+# ------------------------------------------------------------------------ E11
+def pareto_front(nll, mi):
+  """Indices of the non-dominated runs of a sweep, in increasing MI (E11, 004 section 7).
+
+  A run is dominated when another has NLL <= and MI >= with at least one of
+  them strict: the front is the best NLL reached at each level of latent use.
+
+  Args:
+    nll: [n] negative log-likelihoods (lower is better).
+    mi: [n] mutual informations (higher is better).
+
+  Returns:
+    int array of indices into the inputs, sorted by MI (then NLL).
+
+  Raises:
+    ValueError: on mismatched lengths or non-finite values.
+  """
+  nll = np.asarray(nll, np.float64)
+  mi = np.asarray(mi, np.float64)
+  if nll.shape != mi.shape or nll.ndim != 1:
+    raise ValueError(f"nll and mi must be vectors of one length, got {nll.shape} and {mi.shape}")
+  if not (np.all(np.isfinite(nll)) and np.all(np.isfinite(mi))):
+    raise ValueError("pareto_front got a NaN or infinite NLL or MI; drop the diverged runs first")
+  # Sweep from the highest MI down: a run is on the front when its NLL beats
+  # every run with at least its MI (ties in MI: the lower NLL first).
+  order = np.lexsort((nll, -mi))
+  front, best = [], np.inf
+  for i in order:
+    if nll[i] < best:
+      front.append(i)
+      best = nll[i]
+  return np.array(sorted(front, key=lambda i: (mi[i], nll[i])), dtype=np.int64)
 
 
 # ------------------------------------------------------------------------- E5

@@ -4,11 +4,12 @@ from tfvae import nets
 from tfvae.models.aggressive import AggressivePhaseEnd
 from tfvae.models.aggressive import AggressiveVAE
 from tfvae.models.control_vae import ControlVAE
+from tfvae.models.monte_carlo_vae import MonteCarloVAE
 from tfvae.models.sa_vae import SAVAE
 from tfvae.models.vae import VAE
 
-__all__ = ["AggressivePhaseEnd", "AggressiveVAE", "ControlVAE", "SAVAE", "VAE", "build",
-           "build_networks"]
+__all__ = ["AggressivePhaseEnd", "AggressiveVAE", "ControlVAE", "MonteCarloVAE", "SAVAE", "VAE",
+           "build", "build_networks"]
 
 
 def build_networks(config, dataset):
@@ -59,4 +60,11 @@ def build(config, dataset):
     return SAVAE(encoder, decoder, config.latent_dim, refinement_steps=config.refine_steps,
                  refinement_step_size=config.refine_step_size,
                  refinement_momentum=config.refine_momentum, **common)
+  if config.model == "monte_carlo":
+    for name in ("beta", "objective", "free_bits"):
+      del common[name]
+    return MonteCarloVAE(encoder, decoder, config.latent_dim, mi_objective=config.mi_objective,
+                         estimator=config.estimator, num_samples=config.num_samples,
+                         mi_lambda=config.mi_lambda, renyi_alpha=config.renyi_alpha,
+                         num_marginal=config.num_marginal, num_kl=config.num_kl, **common)
   raise ValueError(f"Unknown model {config.model!r}.")

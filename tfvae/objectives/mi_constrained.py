@@ -104,17 +104,21 @@ def mi_constrained_loss(model, x, *, objective, estimator, num_samples, seed, la
                         alpha=1.0, num_marginal=None, num_kl=None, training=True):
   """(per-example loss [B], terms) of an MI-constrained objective for one batch.
 
-  The loss is the negative surrogate. The terms are reported without
-  gradient: `log_marginal` (the base estimate S^N), `true_kl` (U - S over all
-  K samples, E6) and `objective` (the estimate being maximised).
+  The loss is minus the surrogate. The terms, each [B] and without gradient:
+  `log_marginal` (the base estimate S^N of ln p(x)), `true_kl` (U^K - S^K over
+  all K samples, the true-posterior KL that the objective constrains, E6),
+  `kl` (the sample mean of ln q(z|x) / p(z), the representational KL),
+  `recon` (-mean_k ln p(x|z_k)) and `elbo` (-recon - kl).
   """
   terms = monte_carlo.sample_terms(model, x, estimator=estimator, num_samples=num_samples,
                                    seed=seed, training=training)
   surrogate = objective_surrogate(terms, objective=objective, estimator=estimator, lam=lam,
                                   alpha=alpha, num_marginal=num_marginal, num_kl=num_kl)
   held = monte_carlo.SampleTerms(*[None if v is None else tf.stop_gradient(v) for v in terms])
-  count = num_marginal or num_samples
-  report = {"log_marginal": monte_carlo.log_marginal(held.first(count), estimator),
+  log_ratio = tf.reduce_mean(held.log_proposal - held.log_prior, 0)
+  recon = -tf.reduce_mean(held.log_likelihood, 0)
+  report = {"log_marginal": monte_carlo.log_marginal(held.first(num_marginal or num_samples),
+                                                     estimator),
             "true_kl": monte_carlo.true_kl_estimate(held),
-            "objective": tf.stop_gradient(surrogate)}
+            "kl": log_ratio, "recon": recon, "elbo": -recon - log_ratio}
   return -surrogate, report

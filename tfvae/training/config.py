@@ -8,7 +8,9 @@ default data set gives a model small enough to train on 2 CPU cores in minutes.
 import dataclasses
 import json
 
-MODELS = ("vae", "controlvae", "aggressive", "savae")
+MODELS = ("vae", "controlvae", "aggressive", "savae", "monte_carlo")
+MI_OBJECTIVES = ("kl", "renyi", "power")
+ESTIMATORS = ("elbo", "iwae", "stl", "dreg", "reinforce", "vimco")
 OBJECTIVES = ("elbo", "free_bits", "autoencoder")
 BETA_SCHEDULES = ("constant", "linear", "cyclical")
 NETWORKS = ("lstm", "mlp", "conv")
@@ -80,6 +82,14 @@ class Config:
   refine_steps: int = 20
   refine_step_size: float = 0.03125
   refine_momentum: float = 0.5
+  # MI-constrained Monte-Carlo objectives (004; M22, M23): --model=monte_carlo.
+  mi_objective: str = "kl"
+  estimator: str = "dreg"
+  num_samples: int = 16
+  mi_lambda: float = 0.0
+  renyi_alpha: float = 1.0
+  num_marginal: int | None = None
+  num_kl: int | None = None
   # AE pre-training (M6): start from the encoder of another run's checkpoint.
   init_encoder_from: str | None = None
   pretrain_epochs: int | None = None
@@ -187,9 +197,37 @@ class Config:
       raise ConfigError("--model=aggressive cannot use --mixed_precision=mixed_float16 (its "
                         "two optimisers cannot share a loss-scale optimiser); use "
                         "mixed_bfloat16 or float32.")
+    self._validate_monte_carlo()
     if self.generated_sentences < 0 or self.generated_sentences == 1:
       raise ConfigError("--generated_sentences must be 0 (off) or at least 2 (self-BLEU "
                         f"needs references), got {self.generated_sentences}.")
+
+  def _validate_monte_carlo(self):
+    _check_choice("mi_objective", self.mi_objective, MI_OBJECTIVES)
+    _check_choice("estimator", self.estimator, ESTIMATORS)
+    if self.model != "monte_carlo":
+      return
+    if self.objective != "elbo" or self.beta != 1.0 or self.beta_schedule != "constant":
+      raise ConfigError("--model=monte_carlo weighs the KL term with --mi_lambda (beta = "
+                        "1 - lambda); leave --objective=elbo, --beta=1 and "
+                        "--beta_schedule=constant.")
+    for name in ("num_samples", "num_marginal", "num_kl"):
+      value = getattr(self, name)
+      if value is not None and (value <= 0 or value > self.num_samples):
+        raise ConfigError(f"--{name} must be in [1, --num_samples={self.num_samples}], "
+                          f"got {value}.")
+    if self.estimator == "vimco" and self.num_samples < 2:
+      raise ConfigError("--estimator=vimco needs --num_samples >= 2; with one sample use "
+                        "--estimator=reinforce.")
+    if self.mi_objective == "renyi" and (self.renyi_alpha <= 0 or self.renyi_alpha == 1.0):
+      raise ConfigError(f"--mi_objective=renyi needs --renyi_alpha > 0 and != 1, got "
+                        f"{self.renyi_alpha}.")
+    if self.mi_objective == "power" and self.renyi_alpha <= 0:
+      raise ConfigError(f"--mi_objective=power needs --renyi_alpha > 0, got {self.renyi_alpha}.")
+    if self.estimator in ("reinforce", "vimco"):
+      raise ConfigError(f"--estimator={self.estimator} is for categorical latents, which "
+                        "the launcher's networks do not have yet; use elbo, iwae, stl or dreg "
+                        "(tfvae.objectives takes any posterior from Python).")
 
   def evaluation_batch_size(self):
     """Examples per evaluation batch: the decoder sees batch x chunk rows at once.

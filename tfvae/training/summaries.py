@@ -6,9 +6,11 @@ import os
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hparams_api
 
-HPARAM_FIELDS = ("model", "preset", "objective", "fb_lambda", "beta_schedule", "dataset", "network", "embed_dim", "hidden_dim", "latent_dim",
-                 "beta", "batch_size", "optimizer", "learning_rate", "grad_clip_norm", "seed",
-                 "max_length", "mixed_precision", "strategy")
+HPARAM_FIELDS = ("model", "preset", "objective", "fb_lambda", "beta_schedule", "mi_objective",
+                 "estimator", "num_samples", "mi_lambda", "renyi_alpha", "dataset", "network",
+                 "embed_dim", "hidden_dim", "latent_dim", "beta", "batch_size", "optimizer",
+                 "learning_rate", "grad_clip_norm", "seed", "max_length", "mixed_precision",
+                 "strategy")
 
 
 def write_run_start(log_dir, config):
