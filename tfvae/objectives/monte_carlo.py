@@ -140,11 +140,12 @@ def sample_terms(model, x, *, estimator, num_samples, seed, training=False):
   check_estimator(estimator, num_samples)
   posterior = model.posterior(x, training=training)
   z = _draw(model, posterior, num_samples, seed)
-  if estimator in SCORE_FUNCTION or not posterior.reparameterization_type == tfd.FULLY_REPARAMETERIZED:
-    if estimator in REPARAMETERISED:
-      raise ValueError(f"{estimator} needs a reparameterised posterior; "
-                       f"{type(posterior).__name__} is not: use reinforce or vimco.")
-    z = tf.stop_gradient(z)
+  reparameterised = posterior.reparameterization_type == tfd.FULLY_REPARAMETERIZED
+  if estimator in REPARAMETERISED and not reparameterised:
+    raise ValueError(f"{estimator} needs a reparameterised posterior; "
+                     f"{type(posterior).__name__} is not: use reinforce or vimco.")
+  if estimator in SCORE_FUNCTION:
+    z = tf.stop_gradient(z)  # Score-function estimators never differentiate through z.
   prior = model.prior
   terms = {"log_prior": prior.log_prob(z), "log_proposal": posterior.log_prob(z)}
   if estimator == "dreg":
