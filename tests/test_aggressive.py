@@ -14,6 +14,7 @@ from tfvae.models.aggressive import AggressivePhaseEnd
 from tfvae.models.aggressive import AggressiveVAE
 from tfvae.models.aggressive import InnerLoop
 from tfvae.training import checkpoints
+from tfvae.training.callbacks import EpochCheckpoint
 
 BATCHES = [tf.constant(np.random.RandomState(i).randint(4, 12, size=(4, 7)), tf.int32)
            for i in range(6)]
@@ -100,7 +101,7 @@ def test_phase_rule():
 
 # ------------------------------------------------------------- the schedule
 class StepRecorder(keras.callbacks.Callback):
-  """Which networks and optimisers moved at every step."""
+  """Per Keras step: whether each network moved and how many updates each optimiser made."""
 
   def __init__(self):
     super().__init__()
@@ -115,7 +116,6 @@ class StepRecorder(keras.callbacks.Callback):
 
   def on_train_batch_begin(self, batch, logs=None):
     self._before = self._snapshot()
-    self._kind = self.model.next_step_kind()
 
   def on_train_batch_end(self, batch, logs=None):
     after = self._snapshot()
@@ -123,49 +123,45 @@ class StepRecorder(keras.callbacks.Callback):
              for net in ("encoder", "decoder")}
     updates = {net: after[f"{net}_updates"] - self._before[f"{net}_updates"]
                for net in ("encoder", "decoder")}
-    self.steps.append((self._kind, moved, updates))
+    self.steps.append((moved, updates))
 
 
-def _inner_loop_lengths(kinds):
-  lengths, run = [], 0
-  for kind in kinds:
-    if kind == aggressive.ENCODER:
-      run += 1
-    elif kind == aggressive.DECODER:
-      lengths.append(run)
-      run = 0
-  return lengths
-
-
-def test_aggressive_schedule_then_plain_vae():
+def test_one_step_of_the_phase_is_an_inner_loop_and_one_decoder_update():
   check_every, inner_cap = 3, 7
   model = _model(check_every=check_every, inner_cap=inner_cap)
   recorder = StepRecorder()
-  model.fit(_stream(), steps_per_epoch=45, epochs=1, verbose=0, callbacks=[recorder])
-  kinds = [kind for kind, _, _ in recorder.steps]
-  for kind, moved, updates in recorder.steps:
-    is_encoder, is_decoder = kind == aggressive.ENCODER, kind == aggressive.DECODER
-    assert kind in (aggressive.ENCODER, aggressive.DECODER)
-    assert moved == {"encoder": is_encoder, "decoder": is_decoder}, kind
-    assert updates == {"encoder": int(is_encoder), "decoder": int(is_decoder)}, kind
-  assert int(model.optimizer.iterations.numpy()) == kinds.count(aggressive.ENCODER)
-  assert int(model.decoder_optimizer.iterations.numpy()) == kinds.count(aggressive.DECODER)
-  assert kinds.count(aggressive.ENCODER) > kinds.count(aggressive.DECODER) >= 3
-  assert int(model.steps_taken.numpy()) == 45  # The noise seed moves on every step.
-  lengths = _inner_loop_lengths(kinds)
+  model.fit(_stream(), steps_per_epoch=6, epochs=1, verbose=0, callbacks=[recorder])
+  assert len(recorder.steps) == 6
+  lengths = []
+  for moved, updates in recorder.steps:
+    assert moved == {"encoder": True, "decoder": True}
+    assert updates["decoder"] == 1
+    lengths.append(updates["encoder"])
   for length in lengths:
     assert check_every <= length <= inner_cap, lengths
     assert length % check_every == 0 or length == inner_cap, lengths
   assert 6 in lengths, f"no loop ended by the window rule: {lengths}"
+  assert model.last_inner_loop.steps == lengths[-1]
+  # Every encoder and decoder step read a batch of its own (and moved the noise seed on).
+  assert model.batches_read == sum(lengths) + 6 == int(model.optimizer.iterations.numpy()) + 6
 
   model.end_aggressive_phase()
   recorder.steps.clear()
-  model.fit(_stream(45), steps_per_epoch=4, epochs=1, verbose=0, callbacks=[recorder])
-  for kind, moved, updates in recorder.steps:
-    assert kind == aggressive.JOINT
+  model.fit(_stream(model.batches_read), steps_per_epoch=4, epochs=1, verbose=0,
+            callbacks=[recorder])
+  for moved, updates in recorder.steps:
     assert moved == {"encoder": True, "decoder": True}
     assert updates == {"encoder": 1, "decoder": 1}
-  assert int(model.steps_taken.numpy()) == 49
+  assert model.batches_read == sum(lengths) + 10
+
+
+class LossPerStep(AggressiveVAE):
+  """Records the loss of every step of any kind (the Keras logs see the decoder steps only)."""
+
+  def train_step(self, data):
+    logs = super().train_step(data)
+    self.recorded_losses.append(tf.identity(self.batch_loss))
+    return logs
 
 
 def test_noise_seed_moves_on_every_step():
@@ -173,17 +169,16 @@ def test_noise_seed_moves_on_every_step():
   # batch changes from step to step only through the noise. Counting steps by
   # the encoder optimiser would repeat its seed at the decoder step after an
   # encoder step.
-  model = _model(check_every=1, inner_cap=1)
-  model.compile(optimizer=keras.optimizers.SGD(0.0))
-  model.decoder_optimizer = keras.optimizers.SGD(0.0)
-  model.build_optimizers()
-  losses = []
-  record = keras.callbacks.LambdaCallback(
-      on_train_batch_end=lambda batch, logs: losses.append(float(model.batch_loss.numpy())))
-  same_batch = tf.data.Dataset.from_tensors(TEXT[0]).repeat()
-  model.fit(same_batch, steps_per_epoch=4, epochs=1, verbose=0, callbacks=[record])
+  keras.utils.set_random_seed(11)
+  model = LossPerStep(nets.LSTMEncoder(12, 8, 16, 3), nets.LSTMDecoder(12, 8, 16, 3), 3, seed=5,
+                      decoder_optimizer=keras.optimizers.SGD(0.0), check_every=1, inner_cap=1)
+  model.compile(optimizer=keras.optimizers.SGD(0.0), run_eagerly=True)
+  model.recorded_losses = []
+  model.fit(tf.data.Dataset.from_tensors(TEXT[0]).repeat(), steps_per_epoch=2, epochs=1,
+            verbose=0)
   assert int(model.optimizer.iterations.numpy()) == 2
-  assert len(set(losses)) == 4, losses
+  losses = [float(loss.numpy()) for loss in model.recorded_losses]
+  assert len(losses) == 4 and len(set(losses)) == 4, losses
 
 
 def test_rejects_several_steps_per_execution():
@@ -209,7 +204,6 @@ def test_phase_ends_when_validation_mi_stops_rising():
   callback.set_model(model)
   assert _feed(callback, [0.1, 0.3, 0.3, 0.5, 0.4, 0.6]) == [1.0, 1.0, 1.0, 1.0, 0.0, 0.0]
   assert not model.in_aggressive_phase
-  assert model.next_step_kind() == aggressive.JOINT
   with pytest.raises(KeyError, match="EpochMetrics"):
     callback.on_epoch_end(6, {"loss": 1.0})
 
@@ -229,29 +223,30 @@ def test_phase_state_survives_copying_the_weights():
 
 
 # ----------------------------------------------------------- the checkpoint
-def test_run_checkpoint_restores_both_optimizers_and_the_inner_loop(tmp_path):
+def test_epoch_checkpoint_restores_both_optimizers_and_the_data_position(tmp_path):
   model = _model(decoder_optimizer=None, check_every=3, inner_cap=7)
   assert isinstance(model.decoder_optimizer, keras.optimizers.Adam)
   assert model.decoder_optimizer is not model.optimizer
-  model.fit(_stream(), steps_per_epoch=11, epochs=1, verbose=0)
-  inner = model.inner_loop()
-  assert 0 < inner.steps and inner.previous < math.inf, "save in the middle of an inner loop"
-  checkpoints.RunCheckpoint(str(tmp_path), model, model.optimizer).save(1, 11)
+  saver = EpochCheckpoint(checkpoints.RunCheckpoint(str(tmp_path), model, model.optimizer),
+                          steps_per_epoch=2)
+  model.fit(_stream(), steps_per_epoch=2, epochs=1, verbose=0, callbacks=[saver])
+  read = model.batches_read
+  assert read >= 2 * (3 + 1), "the epoch read its inner loops' batches too"
 
   fresh = _model(decoder_optimizer=None, check_every=3, inner_cap=7)
-  assert fresh.inner_loop() == InnerLoop()
-  assert checkpoints.RunCheckpoint(str(tmp_path), fresh, fresh.optimizer).restore_latest() == (1, 11)
+  epoch, batches_seen = checkpoints.RunCheckpoint(str(tmp_path), fresh,
+                                                  fresh.optimizer).restore_latest()
+  assert (epoch, batches_seen) == (1, read)
   for saved, restored in ((model.weights, fresh.weights),
                           (model.optimizer.variables, fresh.optimizer.variables),
                           (model.decoder_optimizer.variables, fresh.decoder_optimizer.variables)):
     assert len(saved) == len(restored) > 0
     for a, b in zip(saved, restored):
       np.testing.assert_array_equal(b.numpy(), a.numpy(), err_msg=a.path)
-  assert fresh.inner_loop() == inner
 
   # The restored model goes on exactly like the one that never stopped.
   for m in (model, fresh):
-    m.fit(_stream(11), steps_per_epoch=8, epochs=1, verbose=0)
+    m.fit(_stream(batches_seen), steps_per_epoch=2, epochs=1, verbose=0)
   for a, b in zip(model.weights, fresh.weights):
     np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-6, atol=1e-7, err_msg=a.path)
 
@@ -261,19 +256,20 @@ def _train_mirrorable(strategy):
   model = _model(strategy, check_every=2, inner_cap=3, count_units=tfvae_data.count_tokens,
                  grad_clip_norm=0.5)
   recorder = StepRecorder()
-  model.fit(_stream(), steps_per_epoch=9, epochs=1, verbose=0, callbacks=[recorder])
+  model.fit(_stream(), steps_per_epoch=3, epochs=1, verbose=0, callbacks=[recorder])
   units = float(model.batch_units.numpy())
   model.end_aggressive_phase()
-  model.fit(_stream(9), steps_per_epoch=3, epochs=1, verbose=0, callbacks=[recorder])
-  kinds = [kind for kind, _, _ in recorder.steps]
-  return model, kinds, units
+  model.fit(_stream(model.batches_read), steps_per_epoch=3, epochs=1, verbose=0,
+            callbacks=[recorder])
+  updates = [(u["encoder"], u["decoder"]) for _, u in recorder.steps]
+  return model, updates, units
 
 
 def test_mirrored_matches_one_device(mirrored_strategy):
-  one, one_kinds, one_units = _train_mirrorable(tf.distribute.get_strategy())
-  two, two_kinds, two_units = _train_mirrorable(mirrored_strategy)
-  assert one_kinds == two_kinds
-  assert set(one_kinds) == set(aggressive.STEP_KINDS)
+  one, one_updates, one_units = _train_mirrorable(tf.distribute.get_strategy())
+  two, two_updates, two_units = _train_mirrorable(mirrored_strategy)
+  assert one_updates == two_updates
+  assert one_updates[-1] == (1, 1) and one_updates[0][0] >= 2  # Phase, then plain steps.
   assert one_units == two_units == 4 * 8  # Four sentences of 7 words and </s>.
   for a, b in zip(one.weights, two.weights):
     assert a.path == b.path

@@ -28,22 +28,24 @@ clipped by the global norm over all networks, whichever of them is updated.
 
 How it runs. Under MirroredStrategy an optimiser cannot be applied inside
 `tf.cond` in a traced step, so the choice between an encoder-only, a
-decoder-only and a joint step is made in Python between steps: each kind is a
-Keras step function of its own, and the model's `train_function` is a
-dispatcher that runs the kind that is due, then advances the inner loop. The
-inner-loop state, the phase and the previous MI are model weights, so a
-RunCheckpoint restores them and a resumed run goes on exactly where it was.
+decoder-only and a joint step is made in Python: each kind is a Keras step
+function of its own, and the model's `train_function` is a dispatcher. While
+the phase lasts, one call of it (one Keras step, one "batch" for fit and its
+callbacks) is one outer iteration of He et al.: the whole inner loop, then
+the decoder step, whose logs it returns. An epoch of `steps_per_epoch` steps
+therefore holds `steps_per_epoch` decoder updates, as He et al.'s epoch (one
+pass of decoder updates over the training batches) does, and reads more
+batches than that from the stream: `batches_read` counts them, so that a
+resumed run continues the stream where it stopped. The phase and the previous
+MI are model weights, which a RunCheckpoint saves.
 
-Deviations from He et al., all forced by one Keras step = one batch of the
-fit's data stream:
+Deviations from He et al., all forced by one step = one batch of the fit's
+data stream:
   * every step reads the next batch of the stream: the inner loop starts on a
     fresh batch rather than on the outer iteration's batch, and the decoder
     step uses the batch after the inner loop, not the batch the inner loop
     started on (He et al. draw the later inner batches at random and give the
     decoder the first one);
-  * an epoch is `steps_per_epoch` steps of any kind, so during the phase it
-    holds fewer decoder steps than He et al.'s epoch (one per training batch),
-    and the MI check comes after fewer decoder updates;
   * the epoch logs average the decoder and joint steps only (as He et al.
     report the outer-loop loss); `batch_loss` is updated by every step;
   * the inner loop stops after at most `inner_cap` encoder steps, where He et
@@ -175,6 +177,10 @@ class AggressiveVAE(VAE):
     check_every: encoder steps per window of the stopping rule (15).
     aggressive: whether training starts in the aggressive phase.
     **kwargs: beta, seed, grad_clip_norm, name... as for VAE.
+
+  Attributes:
+    last_inner_loop: the InnerLoop that ended before the latest decoder step
+      (None before the first).
   """
 
   def __init__(self, encoder, decoder, latent_dim, *, decoder_optimizer=None, count_units=None,
@@ -189,11 +195,7 @@ class AggressiveVAE(VAE):
     self.aggressive = self._state("aggressive", float(bool(aggressive)))
     self.previous_mi = self._state("previous_mi", 0.0, "float64")  # He et al.: from 0.
     self.steps_taken = self._state("steps_taken", 0, "int64")
-    self.inner_steps = self._state("inner_steps", 0, "int64")
-    self.window_loss = self._state("window_loss", 0.0, "float64")
-    self.window_units = self._state("window_units", 0.0, "float64")
-    self.previous_window = self._state("previous_window", math.inf, "float64")
-    self.inner_done = self._state("inner_done", 0.0)
+    self.last_inner_loop = None
     self.batch_units = self._state("batch_units", 0.0)
     self.batch_examples = self._state("batch_examples", 0.0)
 
@@ -274,13 +276,28 @@ class AggressiveVAE(VAE):
     step_functions = {kind: self._keras_step_function(kind) for kind in STEP_KINDS}
 
     def train_function(iterator):
-      kind = self.next_step_kind()
-      logs = step_functions[kind](iterator)
-      self._after_step(kind)
-      return logs
+      if not self.in_aggressive_phase:
+        return step_functions[JOINT](iterator)
+      self.last_inner_loop = self._run_inner_loop(step_functions[ENCODER], iterator)
+      return step_functions[DECODER](iterator)
 
     self.train_function = train_function
     return train_function
+
+  def _run_inner_loop(self, encoder_step, iterator):
+    """Encoder-only steps on the next batches until He et al.'s rule ends the loop.
+
+    Returns:
+      The final InnerLoop (its `steps` is the number of encoder updates).
+    """
+    state = InnerLoop()
+    while not state.done:
+      encoder_step(iterator)
+      loss = float(self.batch_loss.numpy()) * float(self.batch_examples.numpy())
+      state = advance_inner_loop(state, loss, float(self.batch_units.numpy()),
+                                 check_every=self.check_every, inner_cap=self.inner_cap)
+    logging.vlog(1, "Inner loop ended after %d encoder steps.", state.steps)
+    return state
 
   def _keras_step_function(self, kind):
     """Keras's train function (iterator -> logs) around `train_step` traced as `kind`.
@@ -309,40 +326,15 @@ class AggressiveVAE(VAE):
         raise ValueError("AggressiveVAE does not support loss scaling (mixed_float16); use "
                          "float32 or mixed_bfloat16.")
 
-  def next_step_kind(self):
-    """ENCODER, DECODER or JOINT: the kind of the next training step."""
-    if not self.in_aggressive_phase:
-      return JOINT
-    return DECODER if self.inner_done.numpy() > 0.5 else ENCODER
-
-  def _after_step(self, kind):
-    if kind == ENCODER:
-      loss = float(self.batch_loss.numpy()) * float(self.batch_examples.numpy())
-      state = advance_inner_loop(self.inner_loop(), loss, float(self.batch_units.numpy()),
-                                 check_every=self.check_every, inner_cap=self.inner_cap)
-      if state.done:
-        logging.vlog(1, "Inner loop ended after %d encoder steps.", state.steps)
-      self._set_inner_loop(state)
-    elif kind == DECODER:
-      self._set_inner_loop(InnerLoop())
-
-  def inner_loop(self):
-    """The current InnerLoop, read from the model's weights."""
-    return InnerLoop(int(self.inner_steps.numpy()), float(self.window_loss.numpy()),
-                     float(self.window_units.numpy()), float(self.previous_window.numpy()),
-                     bool(self.inner_done.numpy() > 0.5))
-
-  def _set_inner_loop(self, state):
-    self.inner_steps.assign(state.steps)
-    self.window_loss.assign(state.window_loss)
-    self.window_units.assign(state.window_units)
-    self.previous_window.assign(state.previous)
-    self.inner_done.assign(float(state.done))
-
   # The phase.
   @property
   def in_aggressive_phase(self):
     return bool(self.aggressive.numpy() > 0.5)
+
+  @property
+  def batches_read(self):
+    """Training batches read since the run started, over all kinds of step."""
+    return int(self.steps_taken.numpy())
 
   def observe_validation_mi(self, mi):
     """Applies He et al.'s end-of-epoch rule to validation MI; returns whether the phase goes on."""
@@ -360,7 +352,6 @@ class AggressiveVAE(VAE):
   def end_aggressive_phase(self):
     """Trains as a plain VAE from the next step on (both networks every step)."""
     self.aggressive.assign(0.0)
-    self._set_inner_loop(InnerLoop())
 
 
 def _global_sum(values):

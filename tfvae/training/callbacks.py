@@ -13,7 +13,12 @@ class TrainingDivergedError(FloatingPointError):
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
-  """Saves a `RunCheckpoint` after every epoch (model, optimiser, data position)."""
+  """Saves a `RunCheckpoint` after every epoch (model, optimiser, data position).
+
+  The data position is `steps_per_epoch` batches per epoch, unless the model
+  reads a varying number of batches per step and counts them in its
+  `batches_read` (AggressiveVAE's inner loop).
+  """
 
   def __init__(self, run_checkpoint, steps_per_epoch):
     super().__init__()
@@ -21,7 +26,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
     self.steps_per_epoch = steps_per_epoch
 
   def on_epoch_end(self, epoch, logs=None):
-    self.run_checkpoint.save(epoch + 1, (epoch + 1) * self.steps_per_epoch)
+    batches_read = getattr(self.model, "batches_read", (epoch + 1) * self.steps_per_epoch)
+    self.run_checkpoint.save(epoch + 1, batches_read)
 
 
 class NaNGuard(keras.callbacks.Callback):

@@ -58,7 +58,11 @@ PTB_CLASSIC = (
 # on 2 CPU cores (a plain step takes about 0.22 s there, and evaluating 300
 # sentences with K=500 took as long as 1300 steps); KL warm-ups last 1 epoch;
 # SA-VAE refines with 2 steps for 1 epoch of 300 steps (a refinement step with
-# its second-order backward costs several plain steps).
+# its second-order backward costs several plain steps). Aggressive training
+# makes the same 1400 decoder updates in 8 epochs of 175, so that its phase-end
+# rule (validation MI after every epoch) gets more than one look: a step of its
+# phase is a whole inner loop of 30 or more encoder updates, so an epoch of 700
+# would last over an hour here.
 SCALES = {
     "paper": {
         "fields": dict(dataset="ptb", embed_dim=512, hidden_dim=1024, latent_dim=32,
@@ -74,7 +78,8 @@ SCALES = {
         "per_preset": {"kl_anneal": {"anneal_epochs": 1.0},
                        "li2019_pretrain_fb": {"pretrain_epochs": 2, "anneal_epochs": 1.0},
                        "kim2018_savae": {"refine_steps": 2, "epochs": 1,
-                                         "steps_per_epoch": 300}},
+                                         "steps_per_epoch": 300},
+                       "he2019_aggressive": {"epochs": 8, "steps_per_epoch": 175}},
     },
 }
 
