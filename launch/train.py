@@ -35,10 +35,15 @@ flags.DEFINE_multi_string("data_option", [],
 flags.DEFINE_integer("max_length", None, "Truncate sentences to this many words.")
 flags.DEFINE_integer("vocab_size", None, "Cap the vocabulary at this many entries.")
 flags.DEFINE_enum("network", None, config_lib.NETWORKS, "Encoder/decoder family "
-                  "(default: lstm for text, conv for images).")
+                  "(default: lstm for text, conv for images, symbol for uniform10k).")
 flags.DEFINE_integer("embed_dim", None, "Word-embedding size (text).")
 flags.DEFINE_integer("hidden_dim", None, "LSTM / hidden layer size.")
-flags.DEFINE_integer("latent_dim", None, "Latent dimensions d.")
+flags.DEFINE_integer("latent_dim", None, "Latent dimensions d (Gaussian) or number of "
+                     "categorical latents.")
+flags.DEFINE_enum("latent_type", "gaussian", config_lib.LATENT_TYPES, "Latent variables: "
+                  "gaussian (N(0, I) prior) or categorical (uniform prior, 004 M24; with "
+                  "--model=monte_carlo --estimator=reinforce|vimco).")
+flags.DEFINE_integer("num_categories", 10, "--latent_type=categorical: categories per latent.")
 flags.DEFINE_float("beta", 1.0, "Weight of the KL term (beta-VAE, M2).")
 flags.DEFINE_enum("objective", "elbo", config_lib.OBJECTIVES,
                   "elbo (beta-weighted), free_bits (M5) or autoencoder (AE pre-training, M6).")
@@ -84,6 +89,7 @@ flags.DEFINE_integer("epochs", None, "Epochs to train (total, including resumed 
 flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch (default: one pass).")
 flags.DEFINE_integer("batch_size", None, "Global batch size.")
 flags.DEFINE_enum("optimizer", "adam", config_lib.OPTIMIZERS, "Optimiser.")
+flags.DEFINE_float("adam_beta1", 0.9, "Adam's beta_1 (004 uses 0).")
 flags.DEFINE_float("learning_rate", None, "Learning rate (default 1e-3).")
 flags.DEFINE_float("grad_clip_norm", None, "Clip the global gradient norm to this.")
 flags.DEFINE_integer("seed", 0, "Seed of weights, data order and noise.")

@@ -1,6 +1,8 @@
 """The launchers end to end, in subprocesses: train, TensorBoard, resume, evaluate, errors."""
 
+import csv
 import json
+import math
 import os
 import pathlib
 import signal
@@ -215,6 +217,12 @@ def _scalar_values(directory, tag):
   return sorted(values)
 
 
+def _events(directory):
+  """Every event of the event files under `directory`."""
+  return [event for path in pathlib.Path(directory).glob("**/events.out.tfevents.*")
+          for event in tf.compat.v1.train.summary_iterator(str(path))]
+
+
 def test_li2019_preset_trains_both_stages_and_resumes(tmp_path):
   flags = ("--preset=li2019_pretrain_fb", f"--model_dir={tmp_path}", "--fb_lambda=2",
            "--epochs=2", "--pretrain_epochs=1", "--steps_per_epoch=3", *TINY)
@@ -297,3 +305,39 @@ def test_monte_carlo_model_trains_from_the_launcher(tmp_path):
                 f"--model_dir={tmp_path / 'bad'}", check=False)
   assert result.returncode == 1 and "--num_samples >= 2" in result.stderr
   assert "Traceback" not in result.stderr
+
+
+def test_categorical_latents_train_with_vimco_on_uniform_symbols(tmp_path):
+  symbols = ("--dataset=uniform10k", "--data_option=num_symbols=50", "--data_option=num_train=200",
+             "--data_option=num_valid=64", "--data_option=num_test=64")
+  _run("launch.train", "--model=monte_carlo", "--latent_type=categorical", "--latent_dim=2",
+       "--num_categories=3", "--estimator=vimco", "--num_samples=4", "--mi_lambda=0.5",
+       f"--model_dir={tmp_path}", "--epochs=1", "--steps_per_epoch=3", "--eval_samples=10",
+       *symbols)
+  results = json.loads((tmp_path / "results.json").read_text())
+  assert results["config"]["latent_type"] == "categorical"
+  assert math.isfinite(results["test"]["nll"])
+  result = _run("launch.train", "--model=monte_carlo", "--latent_type=categorical",
+                "--estimator=dreg", f"--model_dir={tmp_path / 'bad'}", *symbols, check=False)
+  assert result.returncode == 1 and "--estimator=reinforce or vimco" in result.stderr
+  assert "Traceback" not in result.stderr
+
+
+def test_sweep_writes_the_front_and_resumes(tmp_path):
+  flags = ("--samples=1,2", "--lambdas=0,0.5", "--learning_rates=0.01", "--steps=3",
+           f"--out_dir={tmp_path}")
+  first = _run("launch.sweep", *flags)
+  assert "| dreg 2 renyi |" in first.stdout
+  rows = list(csv.DictReader((tmp_path / "points.csv").open()))
+  assert len(rows) == 4 and {row["series"] for row in rows} == {"dreg 1 renyi", "dreg 2 renyi"}
+  assert all(math.isfinite(float(row["nll"])) for row in rows)
+  assert (tmp_path / "front.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+  tags = {value.tag for event in _events(tmp_path / "summary") for value in event.summary.value}
+  assert {"pareto_front", "optimum_nll"} <= tags
+  # A rerun reads every point back instead of training it again.
+  mtimes = {p: p.stat().st_mtime for p in tmp_path.glob("runs/*/sweep_point.json")}
+  again = _run("launch.sweep", *flags)
+  assert again.stdout == first.stdout
+  assert mtimes == {p: p.stat().st_mtime for p in tmp_path.glob("runs/*/sweep_point.json")}
+  bad = _run("launch.sweep", "--lambdas=0,high", f"--out_dir={tmp_path / 'bad'}", check=False)
+  assert bad.returncode == 1 and "--lambdas takes a comma-separated list" in bad.stderr

@@ -433,9 +433,22 @@ def true_kl(model, x, num_samples: int = 100, seed=0, *, chunk_size: int = 100) 
   (004 section 7.1.2): the KL of the model's posterior, not of q, so it
   measures latent use of models trained with Monte-Carlo objectives, where
   q(z|x) is only a proposal. Its mean over data estimates I(X; Z) under p_D.
+  See `log_marginal_and_true_kl` for the arguments.
 
-  The K samples are drawn in chunks of `chunk_size` (chunk i with seed
-  fold_in(stateless_seed(seed), i)); only the [K, B] log terms are kept.
+  Returns:
+    [B] tensor of KL estimates (nats).
+  """
+  return log_marginal_and_true_kl(model, x, num_samples, seed, chunk_size=chunk_size)[1]
+
+
+def log_marginal_and_true_kl(model, x, num_samples: int = 100, seed=0, *,
+                             chunk_size: int = 100):
+  """(IWAE estimate of ln p(x), true-KL estimate U - S), each [B], from the same K samples.
+
+  004 section 7.1.2 plots exactly these two against each other (NLL and MI
+  with K = 100). The K samples are drawn in chunks of `chunk_size` (chunk i
+  with seed fold_in(stateless_seed(seed), i)); only the [K, B] log terms are
+  kept.
 
   Args:
     model: a model keeping the tfvae contract whose q(z|x) and p(z) have densities.
@@ -443,9 +456,6 @@ def true_kl(model, x, num_samples: int = 100, seed=0, *, chunk_size: int = 100) 
     num_samples: K.
     seed: int or [2] stateless seed.
     chunk_size: samples per decoder call.
-
-  Returns:
-    [B] tensor of KL estimates (nats).
   """
   seed = stateless_seed(seed)
   posterior = model.posterior(x, training=False)
@@ -457,7 +467,7 @@ def true_kl(model, x, num_samples: int = 100, seed=0, *, chunk_size: int = 100) 
     pieces.append((model.likelihood(z, x, training=False).log_prob(x), model.prior.log_prob(z),
                    posterior.log_prob(z)))
   terms = monte_carlo.SampleTerms(*[tf.concat(column, 0) for column in zip(*pieces)])
-  return monte_carlo.true_kl_estimate(terms)
+  return monte_carlo.log_mean_exp(terms.log_weights()), monte_carlo.true_kl_estimate(terms)
 
 
 # ------------------------------------------------------------------------ E11
@@ -621,8 +631,8 @@ def evaluate(
       out["loc"] = posterior.mean()
       out["scale"] = posterior.stddev()
     else:
-      try:
-        out["loc"] = posterior.mean()
+      try:  # A non-Gaussian posterior's mean, one column per coordinate (AU).
+        out["loc"] = tf.reshape(posterior.mean(), [tf.shape(log_px)[0], -1])
       except NotImplementedError:
         pass
     return out

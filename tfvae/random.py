@@ -5,7 +5,7 @@ Every random draw in a training step comes from a stateless seed derived from
 noise an uninterrupted run would have drawn (ARCHITECTURE.md section 4).
 
 Under a `tf.distribute` strategy each replica sees a slice of the global batch.
-`standard_normal` draws the noise of the *global* batch and keeps this replica's
+`standard_normal` and `uniform` draw the noise of the *global* batch and keeps this replica's
 slice, so the same global batch gets the same noise on one device or on
 several (when the global batch divides evenly between replicas; otherwise the
 noise is still standard normal, only not identical to the one-device draw).
@@ -48,10 +48,20 @@ def standard_normal(shape, seed, batch_axis=0, dtype=tf.float32):
     batch_axis: which axis of `shape` is the per-replica batch axis.
     dtype: float dtype of the result.
   """
+  return _replica_slice(tf.random.stateless_normal, shape, seed, batch_axis, dtype)
+
+
+def uniform(shape, seed, batch_axis=0, dtype=tf.float32):
+  """Uniform noise on [0, 1) of `shape`, replica-consistent like `standard_normal`."""
+  return _replica_slice(tf.random.stateless_uniform, shape, seed, batch_axis, dtype)
+
+
+def _replica_slice(draw, shape, seed, batch_axis, dtype):
+  """This replica's slice of `draw`'s noise for the global batch."""
   num_replicas, replica_id = _replica_position()
   if num_replicas == 1:
-    return tf.random.stateless_normal(shape, seed, dtype=dtype)
+    return draw(shape, seed, dtype=dtype)
   shape = list(shape)
   global_shape = shape[:batch_axis] + [num_replicas] + shape[batch_axis:]
-  noise = tf.random.stateless_normal(global_shape, seed, dtype=dtype)
+  noise = draw(global_shape, seed, dtype=dtype)
   return tf.gather(noise, replica_id, axis=batch_axis)

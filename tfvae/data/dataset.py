@@ -33,6 +33,7 @@ from tfvae.data.errors import DataError
 from tfvae.data.vocabulary import Vocabulary
 
 SPLITS = ("train", "valid", "test")
+KINDS = ("text", "image", "symbols")
 POOL_BATCHES = 50
 _RNG_ALG = "philox"
 # Purposes folded into the stateless key (seed, 4 * epoch + purpose).
@@ -67,14 +68,16 @@ class DataSet:
 
   Attributes:
     name: registry name.
-    kind: "text" or "image".
+    kind: "text", "image" or "symbols" (one id per example, `symbols.py`).
     vocab: the `Vocabulary` (text) or None.
+    num_symbols: the alphabet size of a "symbols" data set (None otherwise).
     event_shape: shape of one example: `(None,)` for text (a sequence of ids),
+      `()` for symbols,
       `(28, 28, 1)` for images.
     splits: the split names this data set has, in the order train/valid/test.
   """
 
-  __slots__ = ("_event_shape", "_info", "_kind", "_name", "_parts", "_vocab")
+  __slots__ = ("_event_shape", "_info", "_kind", "_name", "_num_symbols", "_parts", "_vocab")
 
   def __init__(
     self,
@@ -84,12 +87,15 @@ class DataSet:
     *,
     vocab: Vocabulary | None = None,
     event_shape: tuple,
+    num_symbols: int | None = None,
     info: str = "",
   ):
-    if kind not in ("text", "image"):
-      raise ValueError(f"kind must be 'text' or 'image', got {kind!r}")
+    if kind not in KINDS:
+      raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     if (kind == "text") != (vocab is not None):
-      raise ValueError("a text data set needs a vocabulary; an image data set has none")
+      raise ValueError("a text data set needs a vocabulary; other kinds have none")
+    if (kind == "symbols") != (num_symbols is not None):
+      raise ValueError("a symbols data set needs num_symbols; other kinds have none")
     unknown = set(parts) - set(SPLITS)
     if unknown:
       raise ValueError(f"unknown split names {sorted(unknown)}")
@@ -98,6 +104,7 @@ class DataSet:
     self._vocab = vocab
     self._event_shape = tuple(event_shape)
     self._parts = {s: parts[s] for s in SPLITS if s in parts}
+    self._num_symbols = num_symbols
     self._info = info
 
   # Description ---------------------------------------------------------------
@@ -105,6 +112,7 @@ class DataSet:
   name = property(lambda self: self._name)
   kind = property(lambda self: self._kind)
   vocab = property(lambda self: self._vocab)
+  num_symbols = property(lambda self: self._num_symbols)
   event_shape = property(lambda self: self._event_shape)
   info = property(lambda self: self._info, doc="Where the data came from, how it was split.")
 
@@ -150,7 +158,7 @@ class DataSet:
 
   def _require_text(self, what: str) -> None:
     if self._kind != "text":
-      raise DataError(f"{what} applies to text data sets; {self._name!r} holds images.")
+      raise DataError(f"{what} applies to text data sets; {self._name!r} holds {self._kind} data.")
 
   def count_tokens(self, x: tf.Tensor) -> tf.Tensor:
     """Predicted tokens per example of a text batch (words plus `</s>`), int32 [B].

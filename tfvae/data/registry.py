@@ -16,6 +16,7 @@ from collections.abc import Callable
 from absl import logging
 
 from tfvae.data import images
+from tfvae.data import symbols
 from tfvae.data import synthetic
 from tfvae.data import text
 from tfvae.data.dataset import DataSet
@@ -43,6 +44,13 @@ _REGISTRY: dict[str, _Entry] = {
     tuple(synthetic.DEFAULTS),
     False,
     "2-d MoG latent + random LSTM text (D4), generated",
+  ),
+  "uniform10k": _Entry(
+    lambda data_dir, **kw: symbols.load_uniform_symbols(**kw),
+    "symbols",
+    tuple(symbols.DEFAULTS),
+    False,
+    "single symbols uniform over 10000, optimum NLL ln 10000 (D2), generated",
   ),
   "ptb": _Entry(text.load_ptb, "text", _TEXT_OPTIONS, True, "Penn Treebank, Mikolov (D1)"),
   "yahoo": _Entry(text.load_yahoo, "text", _TEXT_OPTIONS, True, "Yahoo Answers (D6)"),
@@ -129,7 +137,7 @@ def load(
   if entry.kind == "text":
     options["max_length"] = text.check_max_length(max_length)
   elif max_length is not None:
-    raise DataError(f"max_length applies to text data sets; {name!r} holds images.")
+    raise DataError(f"max_length applies to text data sets; {name!r} holds {entry.kind} data.")
   if entry.needs_data_dir:
     data_dir = resolve_data_dir(data_dir, dataset=name)
   elif data_dir is not None:

@@ -36,7 +36,12 @@ class MonteCarloVAE(VAE):
     num_marginal, num_kl: N and M of "N/M" (None: K).
     **kwargs: seed, grad_clip_norm, name, ... as for `VAE` (beta and the VAE
       objectives do not apply).
+
+  With categorical latents (`tfvae.latents.CategoricalLatents`, 004 section
+  7.1.5) the estimator must be a score-function one (reinforce or vimco).
   """
+
+  trains_by_score_function = True
 
   def __init__(self, encoder, decoder, latent_dim, *, mi_objective="kl", estimator="dreg",
                num_samples=16, mi_lambda=0.0, renyi_alpha=1.0, num_marginal=None, num_kl=None,
@@ -49,6 +54,9 @@ class MonteCarloVAE(VAE):
       raise ValueError(f"Unknown mi_objective {mi_objective!r}; choose one of "
                        f"{', '.join(mi_constrained.OBJECTIVES)}.")
     monte_carlo.check_estimator(estimator, num_samples)
+    if not self.latent_family.reparameterised and estimator not in monte_carlo.SCORE_FUNCTION:
+      raise ValueError(f"{type(self.latent_family).__name__} have no reparameterisation; "
+                       f"estimator {estimator!r} needs one: use reinforce or vimco.")
     self.settings = dict(objective=mi_objective, estimator=estimator,
                          num_samples=int(num_samples), lam=float(mi_lambda),
                          alpha=float(renyi_alpha), num_marginal=num_marginal, num_kl=num_kl)

@@ -6,6 +6,10 @@
   prior                  -> p(z), event [d]
   likelihood(z, x, training) -> p(x|z); z may carry leading sample dims [K, B, d]
 
+for a latent family (`tfvae.latents`): d Gaussian latents by default, or
+categorical ones (event [n, C], one-hot), which the model embeds before the
+decoder (`latent_embedding`, part of the decoder side for every optimiser).
+
 and trains with its own `train_step` on one of three objectives:
 
   elbo         -E_q log p(x|z) + beta * KL, beta a non-trainable weight (1 by
@@ -35,12 +39,14 @@ OBJECTIVES = ("elbo", "free_bits", "autoencoder")
 
 
 class VAE(keras.Model):
-  """Amortised Gaussian-posterior VAE with a standard-normal prior.
+  """Amortised VAE; Gaussian posterior and standard-normal prior unless given another family.
 
   Args:
-    encoder: layer mapping x to (loc, log_variance), each [B, latent_dim].
+    encoder: layer mapping x to the latent family's posterior parameters
+      ((loc, log_variance) [B, d] each for Gaussian latents).
     decoder: layer with `likelihood(z, x, training)` returning p(x|z).
-    latent_dim: d.
+    latent_dim: the latent family (`tfvae.latents.family`), or d for d
+      Gaussian latents.
     beta: initial KL weight (objectives "elbo" and "free_bits").
     seed: base seed of the stateless per-step noise.
     grad_clip_norm: clip the global gradient norm to this (None: no clipping).
@@ -62,7 +68,13 @@ class VAE(keras.Model):
     self.free_bits = free_bits
     self.encoder = encoder
     self.decoder = decoder
-    self.latent_dim = latent_dim
+    self.latent_family = latents.family(latent_dim)
+    if not (self.latent_family.reparameterised or self.trains_by_score_function):
+      raise ValueError(f"{type(self).__name__} trains through reparameterised samples and "
+                       f"cannot learn {type(self.latent_family).__name__}; use MonteCarloVAE "
+                       "(--model=monte_carlo) with estimator reinforce or vimco.")
+    self.latent_dim = self.latent_family.latent_dim
+    self.latent_embedding = self.latent_family.embedding()
     self.seed = seed
     self.grad_clip_norm = grad_clip_norm
     self.beta = self.add_weight(name="beta", shape=(), trainable=False,
@@ -72,21 +84,25 @@ class VAE(keras.Model):
     self.trackers = {name: keras.metrics.Mean(name=name)
                      for name in ("loss", "recon", "kl", "elbo")}
 
+  # Whether the objective can train latents without a reparameterisation.
+  trains_by_score_function = False
+
   # The model contract.
   def posterior(self, x, training=False):
-    loc, log_variance = self.encoder(x, training=training)
-    return latents.diagonal_gaussian(loc, log_variance)
+    return self.latent_family.posterior(self.encoder(x, training=training))
 
   @property
   def prior(self):
-    return latents.standard_normal_prior(self.latent_dim)
+    return self.latent_family.prior
 
   def likelihood(self, z, x, training=False):
+    if self.latent_embedding is not None:
+      z = self.latent_embedding(z)
     return self.decoder.likelihood(z, x, training=training)
 
   def sample_posterior(self, posterior, seed, num_samples=None):
-    """Reparameterised samples of q(z|x): [B, d], or [K, B, d] for K samples."""
-    return latents.reparameterized_sample(posterior, seed, num_samples)
+    """Samples of q(z|x) ([B, ...], or [K, B, ...] for K), reparameterised for Gaussians."""
+    return self.latent_family.sample(posterior, seed, num_samples)
 
   # Keras plumbing.
   def call(self, x, training=False):

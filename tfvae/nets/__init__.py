@@ -1,6 +1,8 @@
 """Keras layers: encoders give posterior parameters, decoders give p(x|z).
 
-Encoders map a batch x to `(loc, log_variance)`, each [B, d]. Decoders offer
+Encoders map a batch x to the latent family's posterior parameters through
+their last layer, `PosteriorParams`: `(loc, log_variance)`, each [B, d], for
+Gaussian latents, logits [B, n, C] for categorical ones. Decoders offer
 `likelihood(z, x, training)` returning a TFP distribution over x whose
 `log_prob(x)` has shape z.shape[:-1]: z may carry leading sample dimensions
 [K, B, d]. Under a mixed-precision policy distributions and losses stay in
@@ -13,6 +15,9 @@ from tfvae.nets.conv import ConvDecoder
 from tfvae.nets.conv import ConvEncoder
 from tfvae.nets.dense import MLPDecoder
 from tfvae.nets.dense import MLPEncoder
+from tfvae.nets.posterior_head import PosteriorParams
+from tfvae.nets.symbols import SymbolDecoder
+from tfvae.nets.symbols import SymbolEncoder
 from tfvae.nets.text import LSTMDecoder
 from tfvae.nets.text import LSTMEncoder
 
@@ -23,4 +28,7 @@ __all__ = [
     "LSTMEncoder",
     "MLPDecoder",
     "MLPEncoder",
+    "PosteriorParams",
+    "SymbolDecoder",
+    "SymbolEncoder",
 ]

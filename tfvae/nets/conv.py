@@ -4,10 +4,11 @@ import keras
 import tensorflow as tf
 
 from tfvae import likelihoods
+from tfvae.nets.posterior_head import PosteriorParams
 
 
 class ConvEncoder(keras.layers.Layer):
-  """x [B, 28, 28, 1] -> (loc, log_variance) [B, d]: two stride-2 convolutions."""
+  """x [B, 28, 28, 1] -> posterior parameters (`PosteriorParams`): two stride-2 convolutions."""
 
   def __init__(self, latent_dim, filters=(32, 64), hidden_dim=256, **kwargs):
     super().__init__(**kwargs)
@@ -15,15 +16,14 @@ class ConvEncoder(keras.layers.Layer):
                                       name=f"conv_{i}") for i, f in enumerate(filters)]
     self.flatten = keras.layers.Flatten()
     self.hidden = keras.layers.Dense(hidden_dim, activation="relu", name="hidden")
-    self.to_params = keras.layers.Dense(2 * latent_dim, dtype="float32", name="to_params")
+    self.to_params = PosteriorParams(latent_dim)
 
   def call(self, x, training=False):
     h = x
     for conv in self.convs:
       h = conv(h)
     h = self.hidden(self.flatten(h))
-    loc, log_variance = tf.split(self.to_params(h), 2, axis=-1)
-    return loc, log_variance
+    return self.to_params(h)
 
 
 class ConvDecoder(keras.layers.Layer):

@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from tfvae import likelihoods
+from tfvae.nets.posterior_head import PosteriorParams
 
 
 def _hidden_stack(sizes, activation, name):
@@ -14,20 +15,19 @@ def _hidden_stack(sizes, activation, name):
 
 
 class MLPEncoder(keras.layers.Layer):
-  """x [B, ...] -> (loc, log_variance) [B, d] through a stack of Dense layers."""
+  """x [B, ...] -> posterior parameters (`PosteriorParams`) through a stack of Dense layers."""
 
   def __init__(self, hidden_sizes, latent_dim, activation="relu", **kwargs):
     super().__init__(**kwargs)
     self.flatten = keras.layers.Flatten()
     self.hidden = _hidden_stack(hidden_sizes, activation, "hidden")
-    self.to_params = keras.layers.Dense(2 * latent_dim, dtype="float32", name="to_params")
+    self.to_params = PosteriorParams(latent_dim)
 
   def call(self, x, training=False):
     h = self.flatten(x)
     for layer in self.hidden:
       h = layer(h)
-    loc, log_variance = tf.split(self.to_params(h), 2, axis=-1)
-    return loc, log_variance
+    return self.to_params(h)
 
 
 class MLPDecoder(keras.layers.Layer):

@@ -19,6 +19,7 @@ import tensorflow as tf
 from tfvae import likelihoods
 from tfvae.nets import shapes
 from tfvae.nets.fused_lstm import FusedLSTM
+from tfvae.nets.posterior_head import PosteriorParams
 
 PAD_ID = 0
 BOS_ID = 2
@@ -37,7 +38,7 @@ def make_lstm(implementation, units, return_sequences=False):
 
 
 class LSTMEncoder(keras.layers.Layer):
-  """x [B, T] -> (loc, log_variance) [B, d] from the LSTM's last valid state."""
+  """x [B, T] -> posterior parameters (`PosteriorParams`) from the LSTM's last valid state."""
 
   def __init__(self, vocab_size, embed_dim, hidden_dim, latent_dim, dropout=0.0,
                lstm=DEFAULT_LSTM, **kwargs):
@@ -45,14 +46,13 @@ class LSTMEncoder(keras.layers.Layer):
     self.embedding = keras.layers.Embedding(vocab_size, embed_dim, name="embedding")
     self.dropout = keras.layers.Dropout(dropout)
     self.lstm = make_lstm(lstm, hidden_dim)
-    self.to_params = keras.layers.Dense(2 * latent_dim, dtype="float32", name="to_params")
+    self.to_params = PosteriorParams(latent_dim)
 
   def call(self, x, training=False):
     mask = tf.not_equal(x, PAD_ID)
     embedded = self.dropout(self.embedding(x), training=training)
     last_state = self.lstm(embedded, mask=mask, training=training)
-    loc, log_variance = tf.split(self.to_params(last_state), 2, axis=-1)
-    return loc, log_variance
+    return self.to_params(last_state)
 
 
 class LSTMDecoder(keras.layers.Layer):

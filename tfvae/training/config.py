@@ -13,7 +13,8 @@ MI_OBJECTIVES = ("kl", "renyi", "power")
 ESTIMATORS = ("elbo", "iwae", "stl", "dreg", "reinforce", "vimco")
 OBJECTIVES = ("elbo", "free_bits", "autoencoder")
 BETA_SCHEDULES = ("constant", "linear", "cyclical")
-NETWORKS = ("lstm", "mlp", "conv")
+NETWORKS = ("lstm", "mlp", "conv", "symbol")
+LATENT_TYPES = ("gaussian", "categorical")
 OPTIMIZERS = ("adam", "sgd")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
@@ -30,15 +31,19 @@ DATASET_DEFAULTS = {
                      epochs=20),
     "array_file": dict(network="conv", hidden_dim=256, latent_dim=32, batch_size=64,
                        epochs=20),
+    # 004 section 7.1.1: embeddings and hidden layers of 128, 40 continuous latents.
+    "uniform10k": dict(network="symbol", embed_dim=128, hidden_dim=128, latent_dim=40,
+                       batch_size=64, epochs=5),
 }
 
 # Fields that define the model's variables: a checkpoint made with other values
 # cannot be restored into this model.
 ARCHITECTURE_FIELDS = ("model", "dataset", "data_options", "max_length", "vocab_size", "network",
-                       "embed_dim", "hidden_dim", "latent_dim", "optimizer")
+                       "embed_dim", "hidden_dim", "latent_dim", "latent_type", "num_categories",
+                       "optimizer")
 # Fields that fix the encoder's variables (what --init_encoder_from must match).
 ENCODER_FIELDS = ("dataset", "data_options", "max_length", "vocab_size", "network", "embed_dim",
-                  "hidden_dim", "latent_dim")
+                  "hidden_dim", "latent_dim", "latent_type", "num_categories")
 
 
 class ConfigError(ValueError):
@@ -60,6 +65,9 @@ class Config:
   embed_dim: int | None = None
   hidden_dim: int | None = None
   latent_dim: int | None = None
+  # Gaussian latents, or latent_dim categoricals of num_categories (004; M24).
+  latent_type: str = "gaussian"
+  num_categories: int = 10
   beta: float = 1.0
   # Objective and beta schedule (METHODS.md M2-M6).
   objective: str = "elbo"
@@ -97,6 +105,7 @@ class Config:
   steps_per_epoch: int | None = None
   batch_size: int | None = None
   optimizer: str = "adam"
+  adam_beta1: float = 0.9
   learning_rate: float | None = None
   grad_clip_norm: float | None = None
   seed: int = 0
@@ -135,12 +144,14 @@ class Config:
     _check_choice("optimizer", self.optimizer, OPTIMIZERS)
     _check_choice("strategy", self.strategy, STRATEGIES)
     _check_choice("mixed_precision", self.mixed_precision, PRECISIONS)
+    _check_choice("latent_type", self.latent_type, LATENT_TYPES)
     if self.network is not None:
       _check_choice("network", self.network, NETWORKS)
     for name in ("embed_dim", "hidden_dim", "latent_dim", "epochs", "batch_size",
                  "steps_per_epoch", "max_length", "vocab_size", "eval_samples",
                  "eval_chunk_size", "eval_batch_size", "log_every_steps", "cycles",
-                 "inner_cap", "check_every", "pretrain_epochs", "test_examples"):
+                 "inner_cap", "check_every", "pretrain_epochs", "test_examples",
+                 "num_categories"):
       value = getattr(self, name)
       if value is not None and value <= 0:
         raise ConfigError(f"--{name} must be a positive integer, got {value}.")
@@ -148,6 +159,8 @@ class Config:
       raise ConfigError(f"--learning_rate must be positive, got {self.learning_rate}.")
     if self.beta < 0:
       raise ConfigError(f"--beta must be >= 0, got {self.beta}.")
+    if not 0.0 <= self.adam_beta1 < 1.0:
+      raise ConfigError(f"--adam_beta1 must be in [0, 1), got {self.adam_beta1}.")
     self._validate_remedies()
     if self.grad_clip_norm is not None and self.grad_clip_norm <= 0:
       raise ConfigError(f"--grad_clip_norm must be positive, got {self.grad_clip_norm}.")
@@ -205,6 +218,10 @@ class Config:
   def _validate_monte_carlo(self):
     _check_choice("mi_objective", self.mi_objective, MI_OBJECTIVES)
     _check_choice("estimator", self.estimator, ESTIMATORS)
+    score_function = self.estimator in ("reinforce", "vimco")
+    if self.latent_type == "categorical" and not (self.model == "monte_carlo" and score_function):
+      raise ConfigError("--latent_type=categorical has no reparameterisation: train it with "
+                        "--model=monte_carlo and --estimator=reinforce or vimco.")
     if self.model != "monte_carlo":
       return
     if self.objective != "elbo" or self.beta != 1.0 or self.beta_schedule != "constant":
@@ -224,10 +241,6 @@ class Config:
                         f"{self.renyi_alpha}.")
     if self.mi_objective == "power" and self.renyi_alpha <= 0:
       raise ConfigError(f"--mi_objective=power needs --renyi_alpha > 0, got {self.renyi_alpha}.")
-    if self.estimator in ("reinforce", "vimco"):
-      raise ConfigError(f"--estimator={self.estimator} is for categorical latents, which "
-                        "the launcher's networks do not have yet; use elbo, iwae, stl or dreg "
-                        "(tfvae.objectives takes any posterior from Python).")
 
   def evaluation_batch_size(self):
     """Examples per evaluation batch: the decoder sees batch x chunk rows at once.

@@ -50,7 +50,7 @@ def load_data(config):
 def make_optimizer(config):
   if config.optimizer == "sgd":
     return keras.optimizers.SGD(config.learning_rate)
-  return keras.optimizers.Adam(config.learning_rate)
+  return keras.optimizers.Adam(config.learning_rate, beta_1=config.adam_beta1)
 
 
 def build_model(config, dataset, strategy):

@@ -1,0 +1,70 @@
+"""Sweeps an MI-constrained objective and draws its Pareto front (004 section 7; E11).
+
+  python -m launch.sweep --task=uniform10k --estimator=dreg --samples=16 --objective=renyi
+
+trains one model per (lambda, learning rate) (alpha for --objective=power) for
+every series (--samples x --objective), measures NLL and MI (U - S) with 100
+samples, and writes points.csv, front.csv, front.png, front.md and TensorBoard
+summaries into --out_dir (default runs/sweep/<task>_<scale>_<estimator>).
+Rerunning resumes: finished points are read back.
+"""
+
+from absl import app
+from absl import flags
+
+from launch import common
+from tfvae.training import config as config_lib
+from tfvae.training import sweep
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_enum("task", "uniform10k", list(sweep.TASKS), "Data and networks (004 section 7).")
+flags.DEFINE_enum("scale", "cpu", list(sweep.SCALES), "paper: 10000 symbols, 20k steps; cpu: "
+                  "1000 symbols, 2k steps (2 CPU cores).")
+flags.DEFINE_enum("estimator", "dreg", config_lib.ESTIMATORS, "Base estimator (M23).")
+flags.DEFINE_list("samples", ["16"], "K values; each is a series.")
+flags.DEFINE_list("objective", ["renyi"], "kl, renyi and/or power (M22); each is a series.")
+flags.DEFINE_list("lambdas", ["0", "0.4", "0.7", "0.85", "0.95"],
+                  "Values of lambda (kl, renyi).")
+flags.DEFINE_list("learning_rates", ["0.001", "0.003"], "Adam learning rates (beta_1 = 0).")
+flags.DEFINE_list("alphas", ["0.5"], "alpha values (renyi, power).")
+flags.DEFINE_enum("latent_type", "gaussian", config_lib.LATENT_TYPES,
+                  "gaussian (40 latents) or categorical (8 x 10; reinforce or vimco).")
+flags.DEFINE_integer("latent_dim", None, "Override the number of latents.")
+flags.DEFINE_integer("num_marginal", None, "N of 'N/M' (samples for ln p(x)).")
+flags.DEFINE_integer("num_kl", None, "M of 'N/M' (samples for the KL term).")
+flags.DEFINE_integer("steps", None, "Training steps per point (default: the scale's).")
+flags.DEFINE_integer("batch_size", 64, "Batch size.")
+flags.DEFINE_integer("seed", 0, "Seed of every point.")
+flags.DEFINE_string("out_dir", None, "Output directory.")
+
+
+def _numbers(values, kind, flag):
+  try:
+    return tuple(kind(value) for value in values)
+  except ValueError:
+    raise config_lib.ConfigError(f"--{flag} takes a comma-separated list of numbers, got "
+                                 f"{','.join(values)!r}.") from None
+
+
+def spec_from_flags():
+  return sweep.SweepSpec(
+      task=FLAGS.task, scale=FLAGS.scale, estimator=FLAGS.estimator,
+      samples=_numbers(FLAGS.samples, int, "samples"), objectives=tuple(FLAGS.objective),
+      lambdas=_numbers(FLAGS.lambdas, float, "lambdas"),
+      learning_rates=_numbers(FLAGS.learning_rates, float, "learning_rates"),
+      alphas=_numbers(FLAGS.alphas, float, "alphas"), latent_type=FLAGS.latent_type,
+      latent_dim=FLAGS.latent_dim, num_marginal=FLAGS.num_marginal, num_kl=FLAGS.num_kl,
+      batch_size=FLAGS.batch_size, steps=FLAGS.steps, seed=FLAGS.seed)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments {argv[1:]}; all options are --flags.")
+  out_dir = FLAGS.out_dir or f"runs/sweep/{FLAGS.task}_{FLAGS.scale}_{FLAGS.estimator}"
+  table = common.run_or_exit(lambda: sweep.run_sweep(spec_from_flags(), out_dir))
+  print(table)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,109 @@
+"""Latent families: what an encoder's output means and how the decoder sees z (METHODS.md M24).
+
+A family ties together the pieces of the model contract that depend on the
+kind of latent variable:
+
+  num_params        width of the encoder's last (posterior-parameter) layer;
+  split(params)     that layer's output [B, num_params] -> what the encoder
+                    returns: (loc, log_variance) for Gaussians, logits
+                    [B, n, C] for categoricals;
+  posterior(out)    the encoder's output -> q(z|x);
+  prior             p(z);
+  sample(q, seed, K) replica-consistent samples of q;
+  embedding()       a Keras layer that maps z to the decoder's input, or None
+                    when the decoder reads z as it is.
+
+`GaussianLatents(d)` is d continuous latents with q = N(mu, diag(sigma^2)) and
+p = N(0, I) (M1; 004's 40 continuous latents); `CategoricalLatents(n, C)` is
+004's n categoricals of C categories with a uniform prior, embedded before the
+decoder. Encoders and models accept either a family or an int d (Gaussian).
+"""
+
+from typing import NamedTuple
+
+import tensorflow as tf
+
+from tfvae.latents import categorical
+from tfvae.latents import gaussian
+
+LATENT_TYPES = ("gaussian", "categorical")
+
+
+class GaussianLatents(NamedTuple):
+  """d continuous latents: q(z|x) diagonal Gaussian, p(z) = N(0, I)."""
+  latent_dim: int
+  reparameterised = True
+
+  @property
+  def num_params(self):
+    return 2 * self.latent_dim
+
+  def split(self, params):
+    loc, log_variance = tf.split(params, 2, axis=-1)
+    return loc, log_variance
+
+  def posterior(self, encoded):
+    return gaussian.diagonal_gaussian(*encoded)
+
+  @property
+  def prior(self):
+    return gaussian.standard_normal_prior(self.latent_dim)
+
+  def sample(self, posterior, seed, num_samples=None):
+    return gaussian.reparameterized_sample(posterior, seed, num_samples)
+
+  def embedding(self):
+    return None
+
+
+class CategoricalLatents(NamedTuple):
+  """n categorical latents of C categories: uniform prior, embedded for the decoder."""
+  num_latents: int
+  num_categories: int
+  embed_dim: int = 128
+  reparameterised = False
+
+  @property
+  def latent_dim(self):
+    return self.num_latents
+
+  @property
+  def num_params(self):
+    return self.num_latents * self.num_categories
+
+  def split(self, params):
+    return tf.reshape(params, [-1, self.num_latents, self.num_categories])
+
+  def posterior(self, encoded):
+    return categorical.categorical_posterior(encoded)
+
+  @property
+  def prior(self):
+    return categorical.uniform_categorical_prior(self.num_latents, self.num_categories)
+
+  def sample(self, posterior, seed, num_samples=None):
+    return categorical.sample_one_hot(posterior, seed, num_samples)
+
+  def embedding(self):
+    return categorical.CategoricalEmbedding(self.num_latents, self.num_categories,
+                                            self.embed_dim, name="latent_embedding")
+
+
+def family(latents):
+  """`latents` as a family: an int d is GaussianLatents(d)."""
+  if isinstance(latents, (GaussianLatents, CategoricalLatents)):
+    return latents
+  if isinstance(latents, bool) or int(latents) != latents or latents < 1:
+    raise ValueError(f"latents must be a latent family or a positive int (Gaussian "
+                     f"dimensions), got {latents!r}.")
+  return GaussianLatents(int(latents))
+
+
+def make(latent_type, latent_dim, *, num_categories=10, embed_dim=128):
+  """The family named `latent_type` (one of LATENT_TYPES) with `latent_dim` latent variables."""
+  if latent_type == "gaussian":
+    return GaussianLatents(int(latent_dim))
+  if latent_type == "categorical":
+    return CategoricalLatents(int(latent_dim), int(num_categories), int(embed_dim))
+  raise ValueError(f"Unknown latent type {latent_type!r}; choose one of "
+                   f"{', '.join(LATENT_TYPES)}.")

@@ -1,0 +1,245 @@
+"""Pareto fronts of NLL against latent use over a sweep (004 section 7; METHODS.md E11).
+
+004 compares inference methods by the best NLL each reaches at every level of
+mutual information I(X; Z): for one series (a base estimator with K samples
+and an objective) it trains one model per hyperparameter setting (lambda,
+the learning rate; alpha for the power objective), measures each with
+K = 100 samples (NLL = -IWAE estimate of ln p(x), MI = mean U - S, the
+true-posterior KL of eq. 12; 004 section 7.1.2) and keeps the points that no
+other point beats in both (`metrics.pareto_front`).
+
+`run_sweep` trains every point of every series through the training loop (so
+each is an ordinary run directory, with checkpoints and TensorBoard logs, and
+an interrupted sweep resumes: finished points are read back), then writes
+into the output directory:
+
+  points.csv   every point: series, estimator, K, objective, lambda, alpha,
+               learning rate, NLL, MI, whether it is on its series' front;
+  front.csv    the front points only;
+  front.png    NLL (y) against MI (x), one colour per series
+               (`plotting.COLOURS` in series order), a dashed line at the
+               task's optimum NLL (ln of the number of symbols for D2);
+  tensorboard  events under <out>/summary: the picture, the front table as
+               text and, per series, NLL of the front points at step
+               round(1000 * MI) (a curve in TensorBoard's scalar view).
+
+Tasks: `uniform10k` (D2; 004 section 7.1 with the 7.1.1 networks). Scales:
+`paper` (10000 symbols, 40 continuous or 8 x 10 categorical latents, 20,000
+steps of batch 64) and `cpu` (1000 symbols and 2,000 steps: the softmax over
+10000 symbols for 2K samples of DReG made a step about 1 s on 2 cores).
+"""
+
+import csv
+import dataclasses
+import io
+import itertools
+import json
+import math
+import os
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+from tfvae import metrics
+from tfvae import plotting
+from tfvae.training import callbacks
+from tfvae.training import config as config_lib
+from tfvae.training import loop
+
+TASKS = {"uniform10k": dict(dataset="uniform10k", network="symbol")}
+SCALES = {
+    "paper": dict(data_options={"num_symbols": 10000}, steps=20000, eval_examples=10000),
+    "cpu": dict(data_options={"num_symbols": 1000}, steps=2000, eval_examples=2000),
+}
+POINT_RESULTS = "sweep_point.json"
+# 004 section 7.1.5: 8 categorical latents (of 10 categories, the config default).
+CATEGORICAL_LATENTS = {"categorical": 8}
+EVAL_SAMPLES = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepSpec:
+  """What to sweep. Lists are swept as a grid; `samples` x `objectives` are the series."""
+  task: str = "uniform10k"
+  scale: str = "cpu"
+  estimator: str = "dreg"
+  samples: tuple = (16,)
+  objectives: tuple = ("renyi",)
+  lambdas: tuple = (0.0, 0.4, 0.7, 0.85, 0.95)
+  learning_rates: tuple = (1e-3, 3e-3)
+  alphas: tuple = (0.5,)
+  latent_type: str = "gaussian"
+  latent_dim: int | None = None
+  num_marginal: int | None = None
+  num_kl: int | None = None
+  batch_size: int = 64
+  steps: int | None = None
+  seed: int = 0
+
+  def check(self):
+    if self.task not in TASKS:
+      raise config_lib.ConfigError(f"--task={self.task!r}: choose one of {', '.join(TASKS)}.")
+    if self.scale not in SCALES:
+      raise config_lib.ConfigError(f"--scale={self.scale!r}: choose one of "
+                                   f"{', '.join(SCALES)}.")
+    for name in ("samples", "objectives", "lambdas", "learning_rates", "alphas"):
+      if not getattr(self, name):
+        raise config_lib.ConfigError(f"--{name} needs at least one value.")
+    if len(self.samples) * len(self.objectives) > len(plotting.COLOURS):
+      raise config_lib.ConfigError(f"At most {len(plotting.COLOURS)} series (--samples x "
+                                   "--objectives) fit one picture.")
+    return self
+
+
+def series_label(estimator, samples, objective, num_marginal=None, num_kl=None):
+  """"dreg 16 renyi", or "dreg 16/1 kl" for asymmetric sample counts (004 Fig. 4)."""
+  counts = str(samples)
+  if num_marginal is not None or num_kl is not None:
+    counts = f"{num_marginal or samples}/{num_kl or samples}"
+  return f"{estimator} {counts} {objective}"
+
+
+def point_configs(spec, out_dir):
+  """[(series label, Config)] for every point of the grid, each with its own run directory."""
+  scale = SCALES[spec.scale]
+  points = []
+  for samples, objective in itertools.product(spec.samples, spec.objectives):
+    label = series_label(spec.estimator, samples, objective, spec.num_marginal, spec.num_kl)
+    # The power objective ties lambda to alpha (004 eq. 18): sweep alpha alone.
+    lambdas = (0.0,) if objective == "power" else spec.lambdas
+    alphas = (1.0,) if objective == "kl" else spec.alphas
+    for lam, alpha, rate in itertools.product(lambdas, alphas, spec.learning_rates):
+      name = f"{label.replace(' ', '_').replace('/', '-')}_lam{lam:g}_a{alpha:g}_lr{rate:g}"
+      config = config_lib.Config(
+          model="monte_carlo", **TASKS[spec.task], data_options=dict(scale["data_options"]),
+          latent_type=spec.latent_type, latent_dim=spec.latent_dim or CATEGORICAL_LATENTS.get(
+              spec.latent_type),
+          estimator=spec.estimator, num_samples=samples, mi_objective=objective,
+          mi_lambda=lam, renyi_alpha=alpha, num_marginal=spec.num_marginal,
+          num_kl=spec.num_kl, batch_size=spec.batch_size, epochs=1,
+          steps_per_epoch=spec.steps or scale["steps"], learning_rate=rate, adam_beta1=0.0,
+          seed=spec.seed, evaluate_test=False, epoch_eval_batches=2, verbose=0,
+          model_dir=os.path.join(out_dir, "runs", name))
+      points.append((label, config.resolved().validate()))
+  return points
+
+
+def measure(model_dir, num_examples, seed=0):
+  """(NLL, MI) of a run's latest checkpoint on the first `num_examples` test examples."""
+  config, dataset, model = loop.restore_run(model_dir)
+  log_px, kl = [], []
+  for x in dataset.batches("test", 500).take(math.ceil(num_examples / 500)):
+    batch_log_px, batch_kl = metrics.log_marginal_and_true_kl(model, x, EVAL_SAMPLES, seed)
+    log_px.append(batch_log_px.numpy())
+    kl.append(batch_kl.numpy())
+  log_px = np.concatenate(log_px)[:num_examples]
+  kl = np.concatenate(kl)[:num_examples]
+  return float(-np.mean(log_px)), float(np.mean(kl))
+
+
+def run_point(label, config, eval_examples):
+  """Trains (or reads back) one point; returns its row for points.csv."""
+  path = os.path.join(config.model_dir, POINT_RESULTS)
+  if tf.io.gfile.exists(path):
+    with tf.io.gfile.GFile(path) as f:
+      return json.load(f)
+  logging.info("Sweep point %s.", config.model_dir)
+  try:
+    results = loop.train(config)
+    nll, mi = measure(config.model_dir, eval_examples, seed=config.seed)
+  except callbacks.TrainingDivergedError as error:
+    logging.warning("Sweep point %s diverged (%s); it stays off the front.", config.model_dir,
+                    error)
+    results, nll, mi = {"train_seconds": float("nan")}, float("nan"), float("nan")
+  row = {"series": label, "estimator": config.estimator, "samples": config.num_samples,
+         "objective": config.mi_objective, "lambda": config.mi_lambda,
+         "alpha": config.renyi_alpha, "learning_rate": config.learning_rate, "nll": nll,
+         "mi": mi, "train_seconds": results["train_seconds"],
+         "run": os.path.basename(config.model_dir)}
+  with tf.io.gfile.GFile(path, "w") as f:
+    json.dump(row, f, indent=2, sort_keys=True)
+  return row
+
+
+def mark_fronts(rows):
+  """Sets row["on_front"] per series; rows with a non-finite NLL or MI are never on it."""
+  for label in dict.fromkeys(row["series"] for row in rows):
+    members = [row for row in rows if row["series"] == label]
+    finite = [row for row in members if math.isfinite(row["nll"]) and math.isfinite(row["mi"])]
+    for row in members:
+      row["on_front"] = False
+    if finite:
+      front = metrics.pareto_front([r["nll"] for r in finite], [r["mi"] for r in finite])
+      for index in front:
+        finite[index]["on_front"] = True
+  return rows
+
+
+def optimum_nll(spec):
+  """The best possible NLL of the task: ln(number of symbols) for D2."""
+  return math.log(SCALES[spec.scale]["data_options"]["num_symbols"])
+
+
+def _csv(rows):
+  out = io.StringIO()
+  fields = ["series", "estimator", "samples", "objective", "lambda", "alpha", "learning_rate",
+            "nll", "mi", "on_front", "train_seconds", "run"]
+  writer = csv.DictWriter(out, fields, lineterminator="\n")
+  writer.writeheader()
+  for row in rows:
+    writer.writerow({key: row[key] for key in fields})
+  return out.getvalue()
+
+
+def front_table(rows, optimum):
+  """Markdown table of the front points, series by series, in increasing MI."""
+  lines = [f"optimum NLL {optimum:.3f}; colours in series order: "
+           + ", ".join(f"{label} ({name})" for label, name in
+                       zip(dict.fromkeys(r["series"] for r in rows), _COLOUR_NAMES)),
+           "", "| series | lambda | alpha | lr | NLL | MI |", "|---|---|---|---|---|---|"]
+  for row in sorted((r for r in rows if r["on_front"]), key=lambda r: (r["series"], r["mi"])):
+    lines.append(f"| {row['series']} | {row['lambda']:g} | {row['alpha']:g} | "
+                 f"{row['learning_rate']:g} | {row['nll']:.3f} | {row['mi']:.3f} |")
+  return "\n".join(lines)
+
+
+_COLOUR_NAMES = ("blue", "orange", "green", "red", "purple", "brown", "pink", "cyan")
+
+
+def write_outputs(rows, spec, out_dir):
+  """points.csv, front.csv, front.png, front.md and the TensorBoard summary; returns front.md."""
+  optimum = optimum_nll(spec)
+  tf.io.gfile.makedirs(out_dir)
+  front = [row for row in rows if row["on_front"]]
+  labels = list(dict.fromkeys(row["series"] for row in rows))
+  series = []
+  for label in labels:
+    points = [row for row in front if row["series"] == label]
+    series.append(([row["mi"] for row in points], [row["nll"] for row in points]))
+  png = plotting.front_png(series, optimum=optimum)
+  table = front_table(rows, optimum)
+  for name, content, mode in (("points.csv", _csv(rows), "w"), ("front.csv", _csv(front), "w"),
+                              ("front.png", png, "wb"), ("front.md", table + "\n", "w")):
+    with tf.io.gfile.GFile(os.path.join(out_dir, name), mode) as f:
+      f.write(content)
+  writer = tf.summary.create_file_writer(os.path.join(out_dir, "summary"))
+  with writer.as_default():
+    tf.summary.image("pareto_front", tf.image.decode_png(png)[None], step=0)
+    tf.summary.text("pareto_front", table, step=0)
+    for label, (mis, nlls) in zip(labels, series):
+      for mi, nll in sorted(zip(mis, nlls)):
+        tf.summary.scalar(f"front_nll/{label.replace(' ', '_')}", nll,
+                          step=max(int(round(1000 * mi)), 0))
+    tf.summary.scalar("optimum_nll", optimum, step=0)
+  writer.flush()
+  return table
+
+
+def run_sweep(spec, out_dir):
+  """Trains every point of `spec`, writes the outputs; returns the front table (markdown)."""
+  spec.check()
+  scale = SCALES[spec.scale]
+  rows = [run_point(label, config, scale["eval_examples"])
+          for label, config in point_configs(spec, out_dir)]
+  return write_outputs(mark_fronts(rows), spec, out_dir)
