@@ -1,6 +1,7 @@
 """Stateless, replica-consistent noise."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tfvae import random as tfvae_random
@@ -14,13 +15,14 @@ def test_step_seeds_differ_by_step_and_stream():
   assert not np.array_equal(a, b) and not np.array_equal(a, c)
 
 
-def test_two_replicas_draw_slices_of_the_one_device_noise(mirrored_strategy):
+@pytest.mark.parametrize("draw_noise", [tfvae_random.standard_normal, tfvae_random.uniform])
+def test_two_replicas_draw_slices_of_the_one_device_noise(mirrored_strategy, draw_noise):
   strategy = mirrored_strategy
   seed = tf.constant([5, 9], tf.int32)
-  whole = tfvae_random.standard_normal([3, 8, 2], seed, batch_axis=1).numpy()
+  whole = draw_noise([3, 8, 2], seed, batch_axis=1).numpy()
 
   def draw():
-    return tfvae_random.standard_normal([3, 4, 2], seed, batch_axis=1)
+    return draw_noise([3, 4, 2], seed, batch_axis=1)
 
   per_replica = strategy.run(draw)
   parts = [t.numpy() for t in strategy.experimental_local_results(per_replica)]
