@@ -35,7 +35,8 @@ flags.DEFINE_multi_string("data_option", [],
 flags.DEFINE_integer("max_length", None, "Truncate sentences to this many words.")
 flags.DEFINE_integer("vocab_size", None, "Cap the vocabulary at this many entries.")
 flags.DEFINE_enum("network", None, config_lib.NETWORKS, "Encoder/decoder family "
-                  "(default: lstm for text, conv for images, symbol for uniform10k).")
+                  "(default: lstm for text, conv for images, symbol for uniform10k; bilstm: 004's "
+                  "bidirectional encoder and a decoder that adds z to its inputs).")
 flags.DEFINE_integer("embed_dim", None, "Word-embedding size (text).")
 flags.DEFINE_integer("hidden_dim", None, "LSTM / hidden layer size.")
 flags.DEFINE_integer("latent_dim", None, "Latent dimensions d (Gaussian) or number of "
@@ -44,6 +45,10 @@ flags.DEFINE_enum("latent_type", "gaussian", config_lib.LATENT_TYPES, "Latent va
                   "gaussian (N(0, I) prior) or categorical (uniform prior, 004 M24; with "
                   "--model=monte_carlo --estimator=reinforce|vimco).")
 flags.DEFINE_integer("num_categories", 10, "--latent_type=categorical: categories per latent.")
+flags.DEFINE_float("dropout_in", 0.0, "Text decoder: dropout rate of the LSTM's inputs.")
+flags.DEFINE_float("dropout_out", 0.0, "Text decoder: dropout rate of the LSTM's outputs.")
+flags.DEFINE_bool("share_dropout_masks", False, "Text decoder: one dropout mask per sentence "
+                  "for all its samples of z (004 section 7.2.5).")
 flags.DEFINE_float("beta", 1.0, "Weight of the KL term (beta-VAE, M2).")
 flags.DEFINE_enum("objective", "elbo", config_lib.OBJECTIVES,
                   "elbo (beta-weighted), free_bits (M5) or autoencoder (AE pre-training, M6).")

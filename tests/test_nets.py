@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tfvae import nets
@@ -79,16 +80,17 @@ def test_image_networks_shapes_and_bernoulli_log_prob():
     np.testing.assert_allclose(got, expected.sum(axis=(2, 3, 4)), rtol=1e-4)
 
 
-def _trained_looking_decoder():
+def _trained_looking_decoder(z_input="concat"):
   keras.utils.set_random_seed(5)
-  decoder = nets.LSTMDecoder(12, 8, 16, 3)
+  decoder = nets.LSTMDecoder(12, 8, 16, 3, z_input=z_input)
   decoder(tf.zeros([1, 3]), TEXT[:1])
   decoder.to_logits.kernel.assign(decoder.to_logits.kernel * 20.0)
   return decoder
 
 
-def test_greedy_generation_agrees_with_teacher_forcing():
-  decoder = _trained_looking_decoder()
+@pytest.mark.parametrize("z_input", ["concat", "add"])
+def test_greedy_generation_agrees_with_teacher_forcing(z_input):
+  decoder = _trained_looking_decoder(z_input)
   z = tf.random.stateless_normal([4, 3], seed=[7, 7]) * 2.0
   generated = decoder.generate(z, 9).numpy()
   assert generated.shape == (4, 9)
@@ -132,3 +134,46 @@ def test_mixed_bfloat16_logits_matmul_in_bfloat16_but_logits_and_posterior_float
   assert loc.dtype == tf.float32 and log_variance.dtype == tf.float32
   assert logits.dtype == tf.float32 and log_prob.dtype == tf.float32
   assert np.all(np.isfinite(log_prob.numpy()))
+
+
+def test_bidirectional_encoder_averages_both_directions_last_states():
+  keras.utils.set_random_seed(2)
+  encoder = nets.BiLSTMEncoder(12, 8, 16, 3, lstm="keras")
+  loc, _ = encoder(TEXT)
+  embed = encoder.embedding
+  # Oracle: each direction run on the unpadded row alone, the backward one on the reversed row.
+  for b, row in enumerate(TEXT.numpy()):
+    words = row[row != 0]
+    forward = encoder.forward_lstm(embed(words[None]))
+    backward = encoder.backward_lstm(embed(words[::-1][None]))
+    features = 0.5 * (forward + backward)
+    expected = encoder.to_params.family.split(
+        tf.matmul(features, encoder.to_params.kernel) + encoder.to_params.bias)[0]
+    np.testing.assert_allclose(loc[b], expected[0], rtol=1e-5, atol=1e-6)
+
+
+def test_added_z_reaches_every_step_without_a_state_projection():
+  keras.utils.set_random_seed(3)
+  decoder = nets.LSTMDecoder(12, 8, 16, 3, z_input="add")
+  z = tf.random.stateless_normal([2, 3, 3], seed=[1, 2])
+  logits = decoder(z, TEXT).numpy()
+  assert logits.shape == (2, 3, 5, 12)
+  assert not hasattr(decoder, "z_to_cell") and decoder.z_to_input.kernel.shape == (3, 8)
+  # Only the input projection carries z: zeroing it makes the decoder ignore z.
+  decoder.z_to_input.kernel.assign(tf.zeros([3, 8]))
+  plain = decoder(z, TEXT).numpy()
+  np.testing.assert_allclose(plain[0], plain[1], rtol=1e-6)
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_dropout_masks_shared_across_samples_of_a_sentence(shared):
+  keras.utils.set_random_seed(4)
+  decoder = nets.LSTMDecoder(12, 8, 16, 3, dropout_in=0.5, dropout_out=0.5,
+                             share_dropout_masks=shared)
+  z = tf.tile(tf.random.stateless_normal([1, 3, 3], seed=[3, 4]), [4, 1, 1])  # K equal samples.
+  logits = decoder(z, TEXT, training=True).numpy()
+  same = [np.allclose(logits[0], logits[k]) for k in range(1, 4)]
+  assert all(same) if shared else not any(same)
+  # Different sentences of one batch still get different masks, and evaluation has none.
+  evaluation = decoder(z, TEXT, training=False).numpy()
+  assert not np.allclose(logits[0], evaluation[0])

@@ -16,22 +16,28 @@ __all__ = ["AggressivePhaseEnd", "AggressiveVAE", "ControlVAE", "MonteCarloVAE",
 def build_networks(config, dataset):
   """Encoder and decoder for `dataset` (a tfvae.data.DataSet) and `config`.
 
-  Text data sets take LSTM networks (He et al. 2019); image data sets take the
+  Text data sets take LSTM networks (He et al. 2019, or 004's "bilstm":
+  bidirectional encoder, z added to the decoder's inputs); image data sets take the
   MLP or the convolutional networks; symbol data sets (D2) 004's dense
   networks, whose decoder has one hidden layer for categorical latents.
   """
   config = config.resolved()
   family = latent_family(config)
-  expected = {"text": ("lstm",), "symbols": ("symbol",), "image": ("mlp", "conv")}[dataset.kind]
+  expected = {"text": ("lstm", "bilstm"), "symbols": ("symbol",),
+              "image": ("mlp", "conv")}[dataset.kind]
   if config.network not in expected:
     raise ValueError(f"--network={config.network} cannot model {dataset.kind} data set "
                      f"{dataset.name!r}; use --network={' or --network='.join(expected)}.")
-  if config.network == "lstm":
+  if config.network in ("lstm", "bilstm"):
     vocab_size = dataset.vocab.size
-    encoder = nets.LSTMEncoder(vocab_size, config.embed_dim, config.hidden_dim, family,
-                               name="encoder")
+    encoder_class = nets.LSTMEncoder if config.network == "lstm" else nets.BiLSTMEncoder
+    encoder = encoder_class(vocab_size, config.embed_dim, config.hidden_dim, family,
+                            name="encoder")
     decoder = nets.LSTMDecoder(vocab_size, config.embed_dim, config.hidden_dim,
-                               config.latent_dim, name="decoder")
+                               config.latent_dim, dropout_in=config.dropout_in,
+                               dropout_out=config.dropout_out,
+                               z_input="concat" if config.network == "lstm" else "add",
+                               share_dropout_masks=config.share_dropout_masks, name="decoder")
     return encoder, decoder
   if config.network == "symbol":
     decoder_layers = 2 if family.reparameterised else 1

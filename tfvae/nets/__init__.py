@@ -18,10 +18,12 @@ from tfvae.nets.dense import MLPEncoder
 from tfvae.nets.posterior_head import PosteriorParams
 from tfvae.nets.symbols import SymbolDecoder
 from tfvae.nets.symbols import SymbolEncoder
+from tfvae.nets.text import BiLSTMEncoder
 from tfvae.nets.text import LSTMDecoder
 from tfvae.nets.text import LSTMEncoder
 
 __all__ = [
+    "BiLSTMEncoder",
     "ConvDecoder",
     "ConvEncoder",
     "LSTMDecoder",

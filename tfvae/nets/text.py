@@ -1,9 +1,13 @@
-"""LSTM encoder and z-conditioned LSTM language-model decoder for text.
+"""LSTM encoders and z-conditioned LSTM language-model decoder for text.
 
-The architecture follows He et al. (2019) as used by 000 and 003: a one-layer
-LSTM encoder whose last state gives the posterior parameters, and a one-layer
-LSTM decoder whose initial cell state is a linear projection of z (hidden state
-tanh of it) and which sees z concatenated to every input embedding.
+The default architecture follows He et al. (2019) as used by 000 and 003: a
+one-layer LSTM encoder whose last state gives the posterior parameters, and a
+one-layer LSTM decoder whose initial cell state is a linear projection of z
+(hidden state tanh of it) and which sees z concatenated to every input
+embedding. Melis et al. (004 section 7.2.2) use a bidirectional encoder
+(`BiLSTMEncoder`) and a decoder that adds z to every input embedding
+(`LSTMDecoder(z_input="add")`), optionally with dropout masks shared by the K
+samples of a sentence (`share_dropout_masks`, 004 section 7.2.5).
 
 Text batches are int32 [B, T]: `<s> w1 ... wn </s>` followed by `<pad>` (id 0).
 
@@ -28,12 +32,15 @@ LSTM_IMPLEMENTATIONS = ("fused", "keras")
 DEFAULT_LSTM = "fused"
 
 
-def make_lstm(implementation, units, return_sequences=False):
-  """An LSTM layer named `lstm`: FusedLSTM ("fused") or keras.layers.LSTM ("keras")."""
+Z_INPUTS = ("concat", "add")
+
+
+def make_lstm(implementation, units, return_sequences=False, name="lstm"):
+  """An LSTM layer: FusedLSTM ("fused") or keras.layers.LSTM ("keras")."""
   if implementation == "fused":
-    return FusedLSTM(units, return_sequences=return_sequences, name="lstm")
+    return FusedLSTM(units, return_sequences=return_sequences, name=name)
   if implementation == "keras":
-    return keras.layers.LSTM(units, return_sequences=return_sequences, name="lstm")
+    return keras.layers.LSTM(units, return_sequences=return_sequences, name=name)
   raise ValueError(f"lstm={implementation!r}: choose among {LSTM_IMPLEMENTATIONS}.")
 
 
@@ -55,6 +62,58 @@ class LSTMEncoder(keras.layers.Layer):
     return self.to_params(last_state)
 
 
+class BiLSTMEncoder(keras.layers.Layer):
+  """x [B, T] -> posterior parameters from a bidirectional LSTM (004 section 7.2.2).
+
+  The feature o is the average of the two directions' last states: the
+  forward LSTM's state after the last token and the backward LSTM's state
+  after reading the sentence from its last token back to `<s>` (each row is
+  reversed within its length, padding stays at the end).
+  """
+
+  def __init__(self, vocab_size, embed_dim, hidden_dim, latent_dim, lstm=DEFAULT_LSTM,
+               **kwargs):
+    super().__init__(**kwargs)
+    self.embedding = keras.layers.Embedding(vocab_size, embed_dim, name="embedding")
+    self.forward_lstm = make_lstm(lstm, hidden_dim, name="forward_lstm")
+    self.backward_lstm = make_lstm(lstm, hidden_dim, name="backward_lstm")
+    self.to_params = PosteriorParams(latent_dim)
+
+  def call(self, x, training=False):
+    mask = tf.not_equal(x, PAD_ID)
+    lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
+    embedded = self.embedding(x)
+    forward = self.forward_lstm(embedded, mask=mask, training=training)
+    reversed_rows = tf.reverse_sequence(embedded, lengths, seq_axis=1, batch_axis=0)
+    backward = self.backward_lstm(reversed_rows, mask=mask, training=training)
+    return self.to_params(0.5 * (forward + backward))
+
+
+class SampleSharedDropout(keras.layers.Layer):
+  """Dropout whose mask is drawn once per example and reused by all its samples.
+
+  004 section 7.2.5: with K samples of z per sentence, independent dropout
+  masks add noise that differs between the samples of one importance-weighted
+  estimate; sharing the mask keeps the samples comparable. Inputs are
+  sample-major [S * B, ...] (see `shapes.flatten_samples`).
+  """
+
+  def __init__(self, rate, seed=None, **kwargs):
+    super().__init__(**kwargs)
+    self.rate = float(rate)
+    if self.rate > 0.0:  # As keras.layers.Dropout: no generator state without dropout.
+      self.seed_generator = keras.random.SeedGenerator(seed)
+
+  def call(self, inputs, num_samples, training=False):
+    if not training or self.rate == 0.0:
+      return inputs
+    shape = tf.shape(inputs)
+    per_example = tf.concat([[shape[0] // num_samples], shape[1:]], axis=0)
+    mask = keras.random.dropout(tf.ones(per_example, inputs.dtype), self.rate,
+                                seed=self.seed_generator)
+    return inputs * tf.tile(mask, tf.concat([[num_samples], tf.ones_like(shape[1:])], axis=0))
+
+
 class LSTMDecoder(keras.layers.Layer):
   """p(x|z): an LSTM language model conditioned on z (He et al. style).
 
@@ -62,16 +121,38 @@ class LSTMDecoder(keras.layers.Layer):
   (`<s>`) and padding are masked out, every other position t is Categorical
   given x[:t] and z, so `log_prob(x)` counts each word and the end-of-sentence
   token once (see `likelihoods.TokenSequence`).
+
+  Args:
+    vocab_size, embed_dim, hidden_dim: sizes.
+    latent_dim: unused (z's width is read from z); kept for symmetry with
+      the encoders.
+    dropout_in, dropout_out: dropout rates of the LSTM's inputs and outputs.
+    lstm: "fused" or "keras".
+    z_input: "concat" (He et al.: z concatenated to every input embedding,
+      the initial state a projection of z) or "add" (004 section 7.2.2: a
+      linear projection of z added to every input embedding, zero initial
+      state).
+    share_dropout_masks: one dropout mask per sentence for all its samples
+      of z (004 section 7.2.5) instead of one per row.
   """
 
   def __init__(self, vocab_size, embed_dim, hidden_dim, latent_dim, dropout_in=0.0,
-               dropout_out=0.0, lstm=DEFAULT_LSTM, **kwargs):
+               dropout_out=0.0, lstm=DEFAULT_LSTM, z_input="concat", share_dropout_masks=False,
+               **kwargs):
     super().__init__(**kwargs)
+    del latent_dim
+    if z_input not in Z_INPUTS:
+      raise ValueError(f"z_input={z_input!r}: choose among {Z_INPUTS}.")
     self.vocab_size = vocab_size
+    self.z_input = z_input
     self.embedding = keras.layers.Embedding(vocab_size, embed_dim, name="embedding")
-    self.dropout_in = keras.layers.Dropout(dropout_in)
-    self.dropout_out = keras.layers.Dropout(dropout_out)
-    self.z_to_cell = keras.layers.Dense(hidden_dim, name="z_to_cell")
+    dropout = SampleSharedDropout if share_dropout_masks else RowDropout
+    self.dropout_in = dropout(dropout_in, name="dropout_in")
+    self.dropout_out = dropout(dropout_out, name="dropout_out")
+    if z_input == "concat":
+      self.z_to_cell = keras.layers.Dense(hidden_dim, name="z_to_cell")
+    else:
+      self.z_to_input = keras.layers.Dense(embed_dim, use_bias=False, name="z_to_input")
     self.lstm = make_lstm(lstm, hidden_dim, return_sequences=True)
     # The H x V output layer holds about 45% of the model's matmul FLOPs, so it runs
     # in the compute dtype (bfloat16 under mixed_bfloat16); `logits` casts its result
@@ -84,13 +165,28 @@ class LSTMDecoder(keras.layers.Layer):
     flat_z, leading, num_samples = shapes.flatten_samples(z, batch_size)
     inputs = tf.tile(x[:, :-1], [num_samples, 1])
     embedded = self.embedding(inputs)
-    steps = tf.shape(inputs)[1]
-    z_every_step = tf.repeat(tf.cast(flat_z, embedded.dtype)[:, None, :], steps, axis=1)
-    features = self.dropout_in(tf.concat([embedded, z_every_step], axis=-1), training=training)
-    cell = self.z_to_cell(flat_z)
-    outputs = self.lstm(features, initial_state=[tf.tanh(cell), cell], training=training)
-    logits = self.logits(self.dropout_out(outputs, training=training))
+    features = self.dropout_in(self._with_z(embedded, flat_z), num_samples=num_samples,
+                                training=training)
+    outputs = self.lstm(features, initial_state=self._initial_state(flat_z), training=training)
+    logits = self.logits(self.dropout_out(outputs, num_samples=num_samples, training=training))
     return shapes.unflatten_samples(logits, leading, batch_size)
+
+  def _with_z(self, embedded, z):
+    """The LSTM's inputs: embeddings [N, (T,) E] combined with z [N, d] as `z_input` says."""
+    if self.z_input == "add":
+      z = tf.cast(self.z_to_input(z), embedded.dtype)
+      return embedded + (z[:, None, :] if embedded.shape.rank == 3 else z)
+    z = tf.cast(z, embedded.dtype)
+    if embedded.shape.rank == 3:
+      z = tf.repeat(z[:, None, :], tf.shape(embedded)[1], axis=1)
+    return tf.concat([embedded, z], axis=-1)
+
+  def _initial_state(self, z):
+    """[h0, c0] from z ("concat"), or None for zero states ("add")."""
+    if self.z_input == "add":
+      return None
+    cell = self.z_to_cell(z)
+    return [tf.tanh(cell), cell]
 
   def logits(self, outputs):
     """float32 next-token logits of LSTM outputs; the matmul runs in the compute dtype."""
@@ -114,17 +210,17 @@ class LSTMDecoder(keras.layers.Layer):
     if not greedy and seed is None:
       raise ValueError("Sampled decoding needs a seed (int32 [2]).")
     z = tf.convert_to_tensor(z)
-    cell_state = self.z_to_cell(z)
-    states = [tf.tanh(cell_state), cell_state]
+    states = self._initial_state(z)
+    if states is None:
+      zeros = tf.zeros([tf.shape(z)[0], self.lstm.cell.units], self.compute_dtype)
+      states = [zeros, zeros]
     token = tf.fill([tf.shape(z)[0]], BOS_ID)
     finished = tf.zeros([tf.shape(z)[0]], dtype=tf.bool)
     chosen = tf.TensorArray(tf.int32, size=max_length)
     # `<pad>` and `<s>` are never generated: they would read as end or restart.
     never_emitted = tf.scatter_nd([[PAD_ID], [BOS_ID]], [-1e9, -1e9], [self.vocab_size])
     for step in tf.range(max_length):
-      embedded = self.embedding(token)
-      inputs = tf.concat([embedded, tf.cast(z, embedded.dtype)], axis=-1)
-      output, states = self.lstm.cell(inputs, states)
+      output, states = self.lstm.cell(self._with_z(self.embedding(token), z), states)
       logits = self.logits(output) + never_emitted
       if greedy:
         next_token = tf.argmax(logits, axis=-1, output_type=tf.int32)
@@ -137,3 +233,11 @@ class LSTMDecoder(keras.layers.Layer):
       finished = tf.logical_or(finished, tf.equal(next_token, EOS_ID))
       token = next_token
     return tf.transpose(chosen.stack())
+
+
+class RowDropout(keras.layers.Dropout):
+  """keras.layers.Dropout with the call signature of SampleSharedDropout (a mask per row)."""
+
+  def call(self, inputs, num_samples=None, training=False):
+    del num_samples
+    return super().call(inputs, training=training)

@@ -13,7 +13,8 @@ MI_OBJECTIVES = ("kl", "renyi", "power")
 ESTIMATORS = ("elbo", "iwae", "stl", "dreg", "reinforce", "vimco")
 OBJECTIVES = ("elbo", "free_bits", "autoencoder")
 BETA_SCHEDULES = ("constant", "linear", "cyclical")
-NETWORKS = ("lstm", "mlp", "conv", "symbol")
+NETWORKS = ("lstm", "bilstm", "mlp", "conv", "symbol")
+TEXT_NETWORKS = ("lstm", "bilstm")
 LATENT_TYPES = ("gaussian", "categorical")
 OPTIMIZERS = ("adam", "sgd")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
@@ -68,6 +69,11 @@ class Config:
   # Gaussian latents, or latent_dim categoricals of num_categories (004; M24).
   latent_type: str = "gaussian"
   num_categories: int = 10
+  # Text decoders: dropout of the LSTM's inputs and outputs, masks shared by
+  # the K samples of a sentence (004 section 7.2.5).
+  dropout_in: float = 0.0
+  dropout_out: float = 0.0
+  share_dropout_masks: bool = False
   beta: float = 1.0
   # Objective and beta schedule (METHODS.md M2-M6).
   objective: str = "elbo"
@@ -159,6 +165,9 @@ class Config:
       raise ConfigError(f"--learning_rate must be positive, got {self.learning_rate}.")
     if self.beta < 0:
       raise ConfigError(f"--beta must be >= 0, got {self.beta}.")
+    for name in ("dropout_in", "dropout_out"):
+      if not 0.0 <= getattr(self, name) < 1.0:
+        raise ConfigError(f"--{name} must be in [0, 1), got {getattr(self, name)}.")
     if not 0.0 <= self.adam_beta1 < 1.0:
       raise ConfigError(f"--adam_beta1 must be in [0, 1), got {self.adam_beta1}.")
     self._validate_remedies()
