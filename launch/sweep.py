@@ -19,14 +19,15 @@ from tfvae.training import sweep
 FLAGS = flags.FLAGS
 
 flags.DEFINE_enum("task", "uniform10k", list(sweep.TASKS), "Data and networks (004 section 7).")
-flags.DEFINE_enum("scale", "cpu", list(sweep.SCALES), "paper: 10000 symbols, 20k steps; cpu: "
-                  "1000 symbols, 2k steps (2 CPU cores).")
+flags.DEFINE_enum("scale", "cpu", list(sweep.SCALES), "paper: 004's sizes and lengths; cpu: "
+                  "reduced to fit 2 CPU cores (see tfvae.training.sweep.TASKS).")
 flags.DEFINE_enum("estimator", "dreg", config_lib.ESTIMATORS, "Base estimator (M23).")
 flags.DEFINE_list("samples", ["16"], "K values; each is a series.")
 flags.DEFINE_list("objective", ["renyi"], "kl, renyi and/or power (M22); each is a series.")
-flags.DEFINE_list("lambdas", ["0", "0.4", "0.7", "0.85", "0.95"],
-                  "Values of lambda (kl, renyi).")
-flags.DEFINE_list("learning_rates", ["0.001", "0.003"], "Adam learning rates (beta_1 = 0).")
+flags.DEFINE_list("lambdas", None, "Values of lambda (kl, renyi); default: the scale's "
+                  "(0,0.4,0.7,0.85,0.95; ptb35 cpu: 0,0.5,0.9).")
+flags.DEFINE_list("learning_rates", None, "Adam learning rates (beta_1 = 0); default: the "
+                  "scale's (0.001,0.003; ptb35 cpu: 0.003).")
 flags.DEFINE_list("alphas", ["0.5"], "alpha values (renyi, power).")
 flags.DEFINE_enum("latent_type", "gaussian", config_lib.LATENT_TYPES,
                   "gaussian (40 latents) or categorical (8 x 10; reinforce or vimco).")
@@ -34,12 +35,14 @@ flags.DEFINE_integer("latent_dim", None, "Override the number of latents.")
 flags.DEFINE_integer("num_marginal", None, "N of 'N/M' (samples for ln p(x)).")
 flags.DEFINE_integer("num_kl", None, "M of 'N/M' (samples for the KL term).")
 flags.DEFINE_integer("steps", None, "Training steps per point (default: the scale's).")
-flags.DEFINE_integer("batch_size", 64, "Batch size.")
+flags.DEFINE_integer("batch_size", None, "Batch size (default: the task's).")
 flags.DEFINE_integer("seed", 0, "Seed of every point.")
 flags.DEFINE_string("out_dir", None, "Output directory.")
 
 
 def _numbers(values, kind, flag):
+  if values is None:
+    return None
   try:
     return tuple(kind(value) for value in values)
   except ValueError:

@@ -35,6 +35,18 @@ def test_categorical_series_use_eight_latents_and_check_the_estimator(tmp_path):
     sweep.point_configs(sweep.SweepSpec(latent_type="categorical"), str(tmp_path))
 
 
+def test_ptb35_points_use_004s_text_networks_and_the_scale_grid(tmp_path):
+  spec = sweep.SweepSpec(task="ptb35", estimator="vimco", latent_type="categorical")
+  points = sweep.point_configs(spec, str(tmp_path))
+  assert [config.mi_lambda for _, config in points] == [0.0, 0.5, 0.9]
+  for _, config in points:
+    assert (config.dataset, config.max_length, config.network) == ("ptb", 35, "bilstm")
+    assert config.share_dropout_masks and config.vocab_size == 5000 and config.batch_size == 16
+    assert config.latent_dim == 8 and config.steps_per_epoch == 250
+  assert sweep.optimum_nll(spec) is None
+  assert sweep.optimum_nll(sweep.SweepSpec(scale="paper")) == pytest.approx(9.2103, abs=1e-4)
+
+
 def test_asymmetric_sample_counts_name_the_series():
   assert sweep.series_label("dreg", 16, "kl", num_marginal=16, num_kl=1) == "dreg 16/1 kl"
   assert sweep.series_label("vimco", 16, "renyi") == "vimco 16 renyi"
@@ -52,6 +64,7 @@ def test_fronts_are_per_series_and_skip_diverged_points():
     (dict(task="ptb"), "--task"),
     (dict(scale="huge"), "--scale"),
     (dict(lambdas=()), "--lambdas needs at least one value"),
+    (dict(task="ptb35", scale="tiny"), "--scale"),
     (dict(samples=(1, 2, 4), objectives=("kl", "renyi", "power")), "At most 8 series"),
 ])
 def test_bad_specs_are_explained(fields, message):

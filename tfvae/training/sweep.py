@@ -23,10 +23,15 @@ into the output directory:
                text and, per series, NLL of the front points at step
                round(1000 * MI) (a curve in TensorBoard's scalar view).
 
-Tasks: `uniform10k` (D2; 004 section 7.1 with the 7.1.1 networks). Scales:
-`paper` (10000 symbols, 40 continuous or 8 x 10 categorical latents, 20,000
-steps of batch 64) and `cpu` (1000 symbols and 2,000 steps: the softmax over
-10000 symbols for 2K samples of DReG made a step about 1 s on 2 cores).
+Tasks (`TASKS`): `uniform10k` (D2; 004 section 7.1 with the 7.1.1
+networks), at scale `paper` (10000 symbols, 20,000 steps of batch 64) or
+`cpu` (1000 symbols and 2,000 steps: the softmax over 10000 symbols for 2K
+samples of DReG made a step about 1 s on 2 cores); `ptb35` (004 section 7.2:
+PTB cut at 35 tokens, bidirectional encoder, z added to the decoder's inputs,
+dropout masks shared by a sentence's samples, sizes 128), at scale `paper`
+(40,000 steps of batch 64) or `cpu` (250 steps of batch 16 with a 5,000-word
+vocabulary and three values of lambda, under 90 minutes on 2 cores for the
+default series). Latents: 40 continuous, or 8 categoricals of 10.
 """
 
 import csv
@@ -47,11 +52,37 @@ from tfvae.training import callbacks
 from tfvae.training import config as config_lib
 from tfvae.training import loop
 
-TASKS = {"uniform10k": dict(dataset="uniform10k", network="symbol")}
-SCALES = {
-    "paper": dict(data_options={"num_symbols": 10000}, steps=20000, eval_examples=10000),
-    "cpu": dict(data_options={"num_symbols": 1000}, steps=2000, eval_examples=2000),
+# Per task: the Config fields of every point, and per scale more fields, the
+# training steps, how many test examples measure a point (in batches of
+# `eval_batch`, so that batch x 100 samples fit in memory), and the default
+# grid. ptb35's NLL and MI are per token (004 section 7.2.3).
+TASKS = {
+    "uniform10k": {
+        "fields": dict(dataset="uniform10k", network="symbol", batch_size=64),
+        "scales": {
+            "paper": dict(fields=dict(data_options={"num_symbols": 10000}), steps=20000,
+                          eval_examples=10000, eval_batch=100),
+            "cpu": dict(fields=dict(data_options={"num_symbols": 1000}), steps=2000,
+                        eval_examples=2000, eval_batch=500),
+        },
+        "per_token": False,
+    },
+    "ptb35": {
+        "fields": dict(dataset="ptb", max_length=35, network="bilstm", embed_dim=128,
+                       hidden_dim=128, share_dropout_masks=True),
+        "scales": {
+            "paper": dict(fields=dict(batch_size=64), steps=40000, eval_examples=3370,
+                          eval_batch=10),
+            "cpu": dict(fields=dict(batch_size=16, vocab_size=5000), steps=250,
+                        eval_examples=200, eval_batch=10, lambdas=(0.0, 0.5, 0.9),
+                        learning_rates=(3e-3,)),
+        },
+        "per_token": True,
+    },
 }
+SCALES = ("paper", "cpu")
+DEFAULT_LAMBDAS = (0.0, 0.4, 0.7, 0.85, 0.95)
+DEFAULT_LEARNING_RATES = (1e-3, 3e-3)
 POINT_RESULTS = "sweep_point.json"
 # 004 section 7.1.5: 8 categorical latents (of 10 categories, the config default).
 CATEGORICAL_LATENTS = {"categorical": 8}
@@ -66,14 +97,14 @@ class SweepSpec:
   estimator: str = "dreg"
   samples: tuple = (16,)
   objectives: tuple = ("renyi",)
-  lambdas: tuple = (0.0, 0.4, 0.7, 0.85, 0.95)
-  learning_rates: tuple = (1e-3, 3e-3)
+  lambdas: tuple | None = None  # None: the scale's default grid.
+  learning_rates: tuple | None = None
   alphas: tuple = (0.5,)
   latent_type: str = "gaussian"
   latent_dim: int | None = None
   num_marginal: int | None = None
   num_kl: int | None = None
-  batch_size: int = 64
+  batch_size: int | None = None
   steps: int | None = None
   seed: int = 0
 
@@ -84,7 +115,7 @@ class SweepSpec:
       raise config_lib.ConfigError(f"--scale={self.scale!r}: choose one of "
                                    f"{', '.join(SCALES)}.")
     for name in ("samples", "objectives", "lambdas", "learning_rates", "alphas"):
-      if not getattr(self, name):
+      if getattr(self, name) is not None and not getattr(self, name):
         raise config_lib.ConfigError(f"--{name} needs at least one value.")
     if len(self.samples) * len(self.objectives) > len(plotting.COLOURS):
       raise config_lib.ConfigError(f"At most {len(plotting.COLOURS)} series (--samples x "
@@ -100,24 +131,32 @@ def series_label(estimator, samples, objective, num_marginal=None, num_kl=None):
   return f"{estimator} {counts} {objective}"
 
 
+def _scale(spec):
+  return TASKS[spec.task]["scales"][spec.scale]
+
+
 def point_configs(spec, out_dir):
   """[(series label, Config)] for every point of the grid, each with its own run directory."""
-  scale = SCALES[spec.scale]
+  scale = _scale(spec)
+  fields = {**TASKS[spec.task]["fields"], **scale["fields"]}
+  if spec.batch_size is not None:
+    fields["batch_size"] = spec.batch_size
+  learning_rates = spec.learning_rates or scale.get("learning_rates", DEFAULT_LEARNING_RATES)
   points = []
   for samples, objective in itertools.product(spec.samples, spec.objectives):
     label = series_label(spec.estimator, samples, objective, spec.num_marginal, spec.num_kl)
     # The power objective ties lambda to alpha (004 eq. 18): sweep alpha alone.
-    lambdas = (0.0,) if objective == "power" else spec.lambdas
+    lambdas = ((0.0,) if objective == "power" else
+               spec.lambdas or scale.get("lambdas", DEFAULT_LAMBDAS))
     alphas = (1.0,) if objective == "kl" else spec.alphas
-    for lam, alpha, rate in itertools.product(lambdas, alphas, spec.learning_rates):
+    for lam, alpha, rate in itertools.product(lambdas, alphas, learning_rates):
       name = f"{label.replace(' ', '_').replace('/', '-')}_lam{lam:g}_a{alpha:g}_lr{rate:g}"
       config = config_lib.Config(
-          model="monte_carlo", **TASKS[spec.task], data_options=dict(scale["data_options"]),
-          latent_type=spec.latent_type, latent_dim=spec.latent_dim or CATEGORICAL_LATENTS.get(
+          model="monte_carlo", **fields, latent_type=spec.latent_type, latent_dim=spec.latent_dim or CATEGORICAL_LATENTS.get(
               spec.latent_type),
           estimator=spec.estimator, num_samples=samples, mi_objective=objective,
           mi_lambda=lam, renyi_alpha=alpha, num_marginal=spec.num_marginal,
-          num_kl=spec.num_kl, batch_size=spec.batch_size, epochs=1,
+          num_kl=spec.num_kl, epochs=1,
           steps_per_epoch=spec.steps or scale["steps"], learning_rate=rate, adam_beta1=0.0,
           seed=spec.seed, evaluate_test=False, epoch_eval_batches=2, verbose=0,
           model_dir=os.path.join(out_dir, "runs", name))
@@ -125,20 +164,24 @@ def point_configs(spec, out_dir):
   return points
 
 
-def measure(model_dir, num_examples, seed=0):
-  """(NLL, MI) of a run's latest checkpoint on the first `num_examples` test examples."""
-  config, dataset, model = loop.restore_run(model_dir)
-  log_px, kl = [], []
-  for x in dataset.batches("test", 500).take(math.ceil(num_examples / 500)):
+def measure(model_dir, num_examples, batch_size, seed=0, per_token=False):
+  """(NLL, MI) of a run's latest checkpoint on the first `num_examples` test examples.
+
+  Per example, or per predicted token (summed over the examples, divided by
+  their tokens) with `per_token`.
+  """
+  _, dataset, model = loop.restore_run(model_dir)
+  log_px, kl, units = [], [], []
+  for x in dataset.batches("test", batch_size).take(math.ceil(num_examples / batch_size)):
     batch_log_px, batch_kl = metrics.log_marginal_and_true_kl(model, x, EVAL_SAMPLES, seed)
     log_px.append(batch_log_px.numpy())
     kl.append(batch_kl.numpy())
-  log_px = np.concatenate(log_px)[:num_examples]
-  kl = np.concatenate(kl)[:num_examples]
-  return float(-np.mean(log_px)), float(np.mean(kl))
+    units.append(dataset.count_tokens(x).numpy() if per_token else np.ones(len(log_px[-1])))
+  log_px, kl, units = (np.concatenate(v)[:num_examples] for v in (log_px, kl, units))
+  return float(-np.sum(log_px) / np.sum(units)), float(np.sum(kl) / np.sum(units))
 
 
-def run_point(label, config, eval_examples):
+def run_point(label, config, scale, per_token):
   """Trains (or reads back) one point; returns its row for points.csv."""
   path = os.path.join(config.model_dir, POINT_RESULTS)
   if tf.io.gfile.exists(path):
@@ -147,7 +190,8 @@ def run_point(label, config, eval_examples):
   logging.info("Sweep point %s.", config.model_dir)
   try:
     results = loop.train(config)
-    nll, mi = measure(config.model_dir, eval_examples, seed=config.seed)
+    nll, mi = measure(config.model_dir, scale["eval_examples"], scale["eval_batch"],
+                      seed=config.seed, per_token=per_token)
   except callbacks.TrainingDivergedError as error:
     logging.warning("Sweep point %s diverged (%s); it stays off the front.", config.model_dir,
                     error)
@@ -177,8 +221,9 @@ def mark_fronts(rows):
 
 
 def optimum_nll(spec):
-  """The best possible NLL of the task: ln(number of symbols) for D2."""
-  return math.log(SCALES[spec.scale]["data_options"]["num_symbols"])
+  """The best possible NLL of the task: ln(number of symbols) for D2; None if unknown."""
+  options = _scale(spec)["fields"].get("data_options", {})
+  return math.log(options["num_symbols"]) if "num_symbols" in options else None
 
 
 def _csv(rows):
@@ -194,7 +239,8 @@ def _csv(rows):
 
 def front_table(rows, optimum):
   """Markdown table of the front points, series by series, in increasing MI."""
-  lines = [f"optimum NLL {optimum:.3f}; colours in series order: "
+  known = "unknown" if optimum is None else f"{optimum:.3f}"
+  lines = [f"optimum NLL {known}; colours in series order: "
            + ", ".join(f"{label} ({name})" for label, name in
                        zip(dict.fromkeys(r["series"] for r in rows), _COLOUR_NAMES)),
            "", "| series | lambda | alpha | lr | NLL | MI |", "|---|---|---|---|---|---|"]
@@ -231,7 +277,8 @@ def write_outputs(rows, spec, out_dir):
       for mi, nll in sorted(zip(mis, nlls)):
         tf.summary.scalar(f"front_nll/{label.replace(' ', '_')}", nll,
                           step=max(int(round(1000 * mi)), 0))
-    tf.summary.scalar("optimum_nll", optimum, step=0)
+    if optimum is not None:
+      tf.summary.scalar("optimum_nll", optimum, step=0)
   writer.flush()
   return table
 
@@ -239,7 +286,7 @@ def write_outputs(rows, spec, out_dir):
 def run_sweep(spec, out_dir):
   """Trains every point of `spec`, writes the outputs; returns the front table (markdown)."""
   spec.check()
-  scale = SCALES[spec.scale]
-  rows = [run_point(label, config, scale["eval_examples"])
+  per_token = TASKS[spec.task]["per_token"]
+  rows = [run_point(label, config, _scale(spec), per_token)
           for label, config in point_configs(spec, out_dir)]
   return write_outputs(mark_fronts(rows), spec, out_dir)
