@@ -21,7 +21,11 @@ FLAGS = flags.FLAGS
 flags.DEFINE_enum("task", "uniform10k", list(sweep.TASKS), "Data and networks (004 section 7).")
 flags.DEFINE_enum("scale", "cpu", list(sweep.SCALES), "paper: 004's sizes and lengths; cpu: "
                   "reduced to fit 2 CPU cores (see tfvae.training.sweep.TASKS).")
-flags.DEFINE_enum("estimator", "dreg", config_lib.ESTIMATORS, "Base estimator (M23).")
+flags.DEFINE_enum("estimator", "dreg", [*config_lib.ESTIMATORS, sweep.VQ_VAE],
+                  "Base estimator (M23), or vqvae for the VQ-VAE baseline (M25) over "
+                  "--vq_shapes.")
+flags.DEFINE_list("vq_shapes", ["1x10", "1x100", "2x10", "2x32", "3x10", "3x20"],
+                  "--estimator=vqvae: LATENTSxCODES per point.")
 flags.DEFINE_list("samples", ["16"], "K values; each is a series.")
 flags.DEFINE_list("objective", ["renyi"], "kl, renyi and/or power (M22); each is a series.")
 flags.DEFINE_list("lambdas", None, "Values of lambda (kl, renyi); default: the scale's "
@@ -58,7 +62,17 @@ def spec_from_flags():
       learning_rates=_numbers(FLAGS.learning_rates, float, "learning_rates"),
       alphas=_numbers(FLAGS.alphas, float, "alphas"), latent_type=FLAGS.latent_type,
       latent_dim=FLAGS.latent_dim, num_marginal=FLAGS.num_marginal, num_kl=FLAGS.num_kl,
-      batch_size=FLAGS.batch_size, steps=FLAGS.steps, seed=FLAGS.seed)
+      batch_size=FLAGS.batch_size, steps=FLAGS.steps, seed=FLAGS.seed,
+      vq_shapes=tuple(_shape(value) for value in FLAGS.vq_shapes))
+
+
+def _shape(value):
+  latents, separator, codes = value.partition("x")
+  try:
+    return int(latents), int(codes)
+  except ValueError:
+    raise config_lib.ConfigError(f"--vq_shapes takes LATENTSxCODES values such as 2x10, got "
+                                 f"{value!r}.") from None
 
 
 def main(argv):

@@ -86,6 +86,9 @@ flags.DEFINE_integer("num_marginal", None, "--model=monte_carlo: N of 'N/M', the
                      "estimating ln p(x) (default K).")
 flags.DEFINE_integer("num_kl", None, "--model=monte_carlo: M of 'N/M', the samples estimating "
                      "the KL term (default K).")
+flags.DEFINE_float("vq_commitment", 0.25, "--model=vqvae (M25): weight beta of the "
+                   "commitment term.")
+flags.DEFINE_float("vq_decay", 0.99, "--model=vqvae: decay of the codebooks' moving averages.")
 flags.DEFINE_string("init_encoder_from", None, "Run directory whose latest checkpoint gives "
                     "the encoder's initial weights (AE pre-training, M6).")
 flags.DEFINE_integer("pretrain_epochs", None, "--preset=li2019_pretrain_fb: epochs of the "

@@ -323,11 +323,23 @@ def test_categorical_latents_train_with_vimco_on_uniform_symbols(tmp_path):
   assert "Traceback" not in result.stderr
 
 
+def test_vq_vae_trains_from_the_launcher(tmp_path):
+  _run("launch.train", "--model=vqvae", "--dataset=uniform10k", "--data_option=num_symbols=20",
+       "--data_option=num_train=200", "--data_option=num_valid=64", "--data_option=num_test=64",
+       "--latent_dim=2", "--num_categories=5", "--embed_dim=8", "--hidden_dim=8",
+       f"--model_dir={tmp_path}", "--epochs=1", "--steps_per_epoch=3", "--eval_samples=4")
+  results = json.loads((tmp_path / "results.json").read_text())
+  assert results["test"]["kl"] == pytest.approx(2 * math.log(5), rel=1e-5)  # n ln C.
+  result = _run("launch.train", "--model=vqvae", "--objective=free_bits", "--fb_lambda=1",
+                f"--model_dir={tmp_path / 'bad'}", check=False)
+  assert result.returncode == 1 and "--model=vqvae" in result.stderr
+
+
 def test_sweep_writes_the_front_and_resumes(tmp_path):
   flags = ("--samples=1,2", "--lambdas=0,0.5", "--learning_rates=0.01", "--steps=3",
            f"--out_dir={tmp_path}")
   first = _run("launch.sweep", *flags)
-  assert "| dreg 2 renyi |" in first.stdout
+  assert "| dreg 2 renyi | renyi |" in first.stdout
   rows = list(csv.DictReader((tmp_path / "points.csv").open()))
   assert len(rows) == 4 and {row["series"] for row in rows} == {"dreg 1 renyi", "dreg 2 renyi"}
   assert all(math.isfinite(float(row["nll"])) for row in rows)

@@ -47,6 +47,13 @@ def test_ptb35_points_use_004s_text_networks_and_the_scale_grid(tmp_path):
   assert sweep.optimum_nll(sweep.SweepSpec(scale="paper")) == pytest.approx(9.2103, abs=1e-4)
 
 
+def test_vq_vae_series_sweeps_latents_and_codes(tmp_path):
+  spec = sweep.SweepSpec(estimator="vqvae", vq_shapes=((1, 10), (2, 32)), learning_rates=(1e-3,))
+  points = sweep.point_configs(spec, str(tmp_path))
+  assert [(label, c.model, c.latent_dim, c.num_categories) for label, c in points] == [
+      ("vqvae", "vqvae", 1, 10), ("vqvae", "vqvae", 2, 32)]
+
+
 def test_asymmetric_sample_counts_name_the_series():
   assert sweep.series_label("dreg", 16, "kl", num_marginal=16, num_kl=1) == "dreg 16/1 kl"
   assert sweep.series_label("vimco", 16, "renyi") == "vimco 16 renyi"

@@ -7,6 +7,7 @@ from tfvae.latents.categorical import uniform_categorical_prior
 from tfvae.latents.families import LATENT_TYPES
 from tfvae.latents.families import CategoricalLatents
 from tfvae.latents.families import GaussianLatents
+from tfvae.latents.families import VectorQuantizedLatents
 from tfvae.latents.families import family
 from tfvae.latents.families import make
 from tfvae.latents.gaussian import diagonal_gaussian
@@ -19,6 +20,7 @@ __all__ = [
     "CategoricalEmbedding",
     "CategoricalLatents",
     "GaussianLatents",
+    "VectorQuantizedLatents",
     "categorical_posterior",
     "diagonal_gaussian",
     "family",

@@ -89,9 +89,46 @@ class CategoricalLatents(NamedTuple):
                                             self.embed_dim, name="latent_embedding")
 
 
+class VectorQuantizedLatents(NamedTuple):
+  """n latents quantised to one of C code vectors of size D each (VQ-VAE, M25).
+
+  The encoder emits the n vectors z_e [B, n, D]; the model (`models.VQVAE`)
+  owns the codebooks, so it, not the family, turns z_e into q(z|x): one-hot
+  codes [n, C] under a uniform prior, as for `CategoricalLatents`.
+  """
+  num_latents: int
+  num_categories: int
+  code_dim: int
+  reparameterised = False
+
+  @property
+  def latent_dim(self):
+    return self.num_latents
+
+  @property
+  def num_params(self):
+    return self.num_latents * self.code_dim
+
+  def split(self, params):
+    return tf.reshape(params, [-1, self.num_latents, self.code_dim])
+
+  def posterior(self, encoded):
+    raise NotImplementedError("A VQ-VAE's posterior needs its codebooks: use VQVAE.posterior.")
+
+  @property
+  def prior(self):
+    return categorical.uniform_categorical_prior(self.num_latents, self.num_categories)
+
+  def sample(self, posterior, seed, num_samples=None):
+    return categorical.sample_one_hot(posterior, seed, num_samples)
+
+  def embedding(self):
+    return None
+
+
 def family(latents):
   """`latents` as a family: an int d is GaussianLatents(d)."""
-  if isinstance(latents, (GaussianLatents, CategoricalLatents)):
+  if isinstance(latents, (GaussianLatents, CategoricalLatents, VectorQuantizedLatents)):
     return latents
   if isinstance(latents, bool) or int(latents) != latents or latents < 1:
     raise ValueError(f"latents must be a latent family or a positive int (Gaussian "

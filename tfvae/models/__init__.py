@@ -8,8 +8,9 @@ from tfvae.models.control_vae import ControlVAE
 from tfvae.models.monte_carlo_vae import MonteCarloVAE
 from tfvae.models.sa_vae import SAVAE
 from tfvae.models.vae import VAE
+from tfvae.models.vq_vae import VQVAE
 
-__all__ = ["AggressivePhaseEnd", "AggressiveVAE", "ControlVAE", "MonteCarloVAE", "SAVAE", "VAE",
+__all__ = ["AggressivePhaseEnd", "AggressiveVAE", "ControlVAE", "MonteCarloVAE", "SAVAE", "VAE", "VQVAE",
            "build", "build_networks", "latent_family"]
 
 
@@ -53,8 +54,15 @@ def build_networks(config, dataset):
 
 
 def latent_family(config):
-  """The `tfvae.latents` family of `config`: latent_type, latent_dim, num_categories."""
+  """The `tfvae.latents` family of `config`: latent_type, latent_dim, num_categories.
+
+  A VQ-VAE's latents are `latent_dim` vectors of size `embed_dim`, each
+  quantised to one of `num_categories` codes.
+  """
   config = config.resolved()
+  if config.model == "vqvae":
+    return latents.VectorQuantizedLatents(config.latent_dim, config.num_categories,
+                                          config.embed_dim)
   return latents.make(config.latent_type, config.latent_dim,
                       num_categories=config.num_categories, embed_dim=config.embed_dim)
 
@@ -88,4 +96,9 @@ def build(config, dataset):
                          estimator=config.estimator, num_samples=config.num_samples,
                          mi_lambda=config.mi_lambda, renyi_alpha=config.renyi_alpha,
                          num_marginal=config.num_marginal, num_kl=config.num_kl, **common)
+  if config.model == "vqvae":
+    for name in ("beta", "objective", "free_bits"):
+      del common[name]
+    return VQVAE(encoder, decoder, config.latent_dim, config.num_categories, config.embed_dim,
+                 commitment=config.vq_commitment, decay=config.vq_decay, **common)
   raise ValueError(f"Unknown model {config.model!r}.")

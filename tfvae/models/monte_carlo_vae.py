@@ -41,7 +41,7 @@ class MonteCarloVAE(VAE):
   7.1.5) the estimator must be a score-function one (reinforce or vimco).
   """
 
-  trains_by_score_function = True
+  trains_without_reparameterisation = True  # By score-function estimators.
 
   def __init__(self, encoder, decoder, latent_dim, *, mi_objective="kl", estimator="dreg",
                num_samples=16, mi_lambda=0.0, renyi_alpha=1.0, num_marginal=None, num_kl=None,

@@ -69,7 +69,7 @@ class VAE(keras.Model):
     self.encoder = encoder
     self.decoder = decoder
     self.latent_family = latents.family(latent_dim)
-    if not (self.latent_family.reparameterised or self.trains_by_score_function):
+    if not (self.latent_family.reparameterised or self.trains_without_reparameterisation):
       raise ValueError(f"{type(self).__name__} trains through reparameterised samples and "
                        f"cannot learn {type(self.latent_family).__name__}; use MonteCarloVAE "
                        "(--model=monte_carlo) with estimator reinforce or vimco.")
@@ -85,7 +85,7 @@ class VAE(keras.Model):
                      for name in ("loss", "recon", "kl", "elbo")}
 
   # Whether the objective can train latents without a reparameterisation.
-  trains_by_score_function = False
+  trains_without_reparameterisation = False
 
   # The model contract.
   def posterior(self, x, training=False):

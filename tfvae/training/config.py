@@ -8,7 +8,7 @@ default data set gives a model small enough to train on 2 CPU cores in minutes.
 import dataclasses
 import json
 
-MODELS = ("vae", "controlvae", "aggressive", "savae", "monte_carlo")
+MODELS = ("vae", "controlvae", "aggressive", "savae", "monte_carlo", "vqvae")
 MI_OBJECTIVES = ("kl", "renyi", "power")
 ESTIMATORS = ("elbo", "iwae", "stl", "dreg", "reinforce", "vimco")
 OBJECTIVES = ("elbo", "free_bits", "autoencoder")
@@ -104,6 +104,9 @@ class Config:
   renyi_alpha: float = 1.0
   num_marginal: int | None = None
   num_kl: int | None = None
+  # VQ-VAE (M25): latent_dim latents of num_categories codes of size embed_dim.
+  vq_commitment: float = 0.25
+  vq_decay: float = 0.99
   # AE pre-training (M6): start from the encoder of another run's checkpoint.
   init_encoder_from: str | None = None
   pretrain_epochs: int | None = None
@@ -190,6 +193,14 @@ class Config:
     if self.model in ("savae", "controlvae") and self.objective != "elbo":
       raise ConfigError(f"--model={self.model} trains the beta-weighted ELBO; use "
                         "--objective=elbo.")
+    if self.model == "vqvae" and (self.objective != "elbo" or self.beta_schedule != "constant"
+                                  or self.latent_type != "gaussian"):
+      raise ConfigError("--model=vqvae trains its own objective on quantised latents "
+                        "(--latent_dim latents of --num_categories codes); leave --objective, "
+                        "--beta_schedule and --latent_type at their defaults.")
+    if not (0.0 < self.vq_decay < 1.0 and self.vq_commitment >= 0):
+      raise ConfigError(f"Need 0 < --vq_decay < 1 and --vq_commitment >= 0, got "
+                        f"{self.vq_decay}, {self.vq_commitment}.")
     if self.beta_schedule != "constant" and self.model == "controlvae":
       raise ConfigError("--model=controlvae sets beta with its controller; leave "
                         "--beta_schedule=constant.")

@@ -13,8 +13,9 @@ each is an ordinary run directory, with checkpoints and TensorBoard logs, and
 an interrupted sweep resumes: finished points are read back), then writes
 into the output directory:
 
-  points.csv   every point: series, estimator, K, objective, lambda, alpha,
-               learning rate, NLL, MI, whether it is on its series' front;
+  points.csv   every point: series, estimator, K, objective (for the VQ-VAE
+               its latents x codes), lambda, alpha, learning rate, NLL, MI,
+               whether it is on its series' front;
   front.csv    the front points only;
   front.png    NLL (y) against MI (x), one colour per series
                (`plotting.COLOURS` in series order), a dashed line at the
@@ -32,6 +33,10 @@ dropout masks shared by a sentence's samples, sizes 128), at scale `paper`
 (40,000 steps of batch 64) or `cpu` (250 steps of batch 16 with a 5,000-word
 vocabulary and three values of lambda, under 90 minutes on 2 cores for the
 default series). Latents: 40 continuous, or 8 categoricals of 10.
+
+`estimator="vqvae"` sweeps the VQ-VAE baseline of 004's appendix A instead:
+no MI term, its latent use set by the number of latents and of codes
+(`vq_shapes`), whose KL to the uniform prior is n ln C.
 """
 
 import csv
@@ -87,6 +92,7 @@ POINT_RESULTS = "sweep_point.json"
 # 004 section 7.1.5: 8 categorical latents (of 10 categories, the config default).
 CATEGORICAL_LATENTS = {"categorical": 8}
 EVAL_SAMPLES = 100
+VQ_VAE = "vqvae"  # The --estimator value that sweeps the VQ-VAE baseline instead.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,6 +113,8 @@ class SweepSpec:
   batch_size: int | None = None
   steps: int | None = None
   seed: int = 0
+  # estimator="vqvae": (latents, categories) per point.
+  vq_shapes: tuple = ((1, 10), (1, 100), (2, 10), (2, 32), (3, 10), (3, 20))
 
   def check(self):
     if self.task not in TASKS:
@@ -142,26 +150,40 @@ def point_configs(spec, out_dir):
   if spec.batch_size is not None:
     fields["batch_size"] = spec.batch_size
   learning_rates = spec.learning_rates or scale.get("learning_rates", DEFAULT_LEARNING_RATES)
+  grid = _vq_grid(spec) if spec.estimator == VQ_VAE else _mi_grid(spec, scale)
   points = []
+  for (label, name, model_fields), rate in itertools.product(grid, learning_rates):
+    config = config_lib.Config(
+        **fields, **model_fields, epochs=1, steps_per_epoch=spec.steps or scale["steps"],
+        learning_rate=rate, adam_beta1=0.0, seed=spec.seed, evaluate_test=False,
+        epoch_eval_batches=2, verbose=0,
+        model_dir=os.path.join(out_dir, "runs", f"{name}_lr{rate:g}"))
+    points.append((label, config.resolved().validate()))
+  return points
+
+
+def _mi_grid(spec, scale):
+  """(series label, run name, Config fields) of 004's objectives over lambda and alpha."""
+  latent_dim = spec.latent_dim or CATEGORICAL_LATENTS.get(spec.latent_type)
   for samples, objective in itertools.product(spec.samples, spec.objectives):
     label = series_label(spec.estimator, samples, objective, spec.num_marginal, spec.num_kl)
     # The power objective ties lambda to alpha (004 eq. 18): sweep alpha alone.
     lambdas = ((0.0,) if objective == "power" else
                spec.lambdas or scale.get("lambdas", DEFAULT_LAMBDAS))
     alphas = (1.0,) if objective == "kl" else spec.alphas
-    for lam, alpha, rate in itertools.product(lambdas, alphas, learning_rates):
-      name = f"{label.replace(' ', '_').replace('/', '-')}_lam{lam:g}_a{alpha:g}_lr{rate:g}"
-      config = config_lib.Config(
-          model="monte_carlo", **fields, latent_type=spec.latent_type, latent_dim=spec.latent_dim or CATEGORICAL_LATENTS.get(
-              spec.latent_type),
-          estimator=spec.estimator, num_samples=samples, mi_objective=objective,
-          mi_lambda=lam, renyi_alpha=alpha, num_marginal=spec.num_marginal,
-          num_kl=spec.num_kl, epochs=1,
-          steps_per_epoch=spec.steps or scale["steps"], learning_rate=rate, adam_beta1=0.0,
-          seed=spec.seed, evaluate_test=False, epoch_eval_batches=2, verbose=0,
-          model_dir=os.path.join(out_dir, "runs", name))
-      points.append((label, config.resolved().validate()))
-  return points
+    for lam, alpha in itertools.product(lambdas, alphas):
+      yield (label, f"{label.replace(' ', '_').replace('/', '-')}_lam{lam:g}_a{alpha:g}",
+             dict(model="monte_carlo", latent_type=spec.latent_type, latent_dim=latent_dim,
+                  estimator=spec.estimator, num_samples=samples, mi_objective=objective,
+                  mi_lambda=lam, renyi_alpha=alpha, num_marginal=spec.num_marginal,
+                  num_kl=spec.num_kl))
+
+
+def _vq_grid(spec):
+  """The VQ-VAE baseline (004 appendix A): its latent use is set by n latents of C codes."""
+  for latents, categories in spec.vq_shapes:
+    yield ("vqvae", f"vqvae_{latents}x{categories}",
+           dict(model="vqvae", latent_dim=latents, num_categories=categories))
 
 
 def measure(model_dir, num_examples, batch_size, seed=0, per_token=False):
@@ -196,8 +218,11 @@ def run_point(label, config, scale, per_token):
     logging.warning("Sweep point %s diverged (%s); it stays off the front.", config.model_dir,
                     error)
     results, nll, mi = {"train_seconds": float("nan")}, float("nan"), float("nan")
-  row = {"series": label, "estimator": config.estimator, "samples": config.num_samples,
-         "objective": config.mi_objective, "lambda": config.mi_lambda,
+  vq = config.model == VQ_VAE
+  row = {"series": label, "estimator": VQ_VAE if vq else config.estimator,
+         "samples": 1 if vq else config.num_samples,
+         "objective": (f"{config.latent_dim}x{config.num_categories}" if vq
+                       else config.mi_objective), "lambda": config.mi_lambda,
          "alpha": config.renyi_alpha, "learning_rate": config.learning_rate, "nll": nll,
          "mi": mi, "train_seconds": results["train_seconds"],
          "run": os.path.basename(config.model_dir)}
@@ -243,9 +268,10 @@ def front_table(rows, optimum):
   lines = [f"optimum NLL {known}; colours in series order: "
            + ", ".join(f"{label} ({name})" for label, name in
                        zip(dict.fromkeys(r["series"] for r in rows), _COLOUR_NAMES)),
-           "", "| series | lambda | alpha | lr | NLL | MI |", "|---|---|---|---|---|---|"]
+           "", "| series | objective | lambda | alpha | lr | NLL | MI |",
+           "|---|---|---|---|---|---|---|"]
   for row in sorted((r for r in rows if r["on_front"]), key=lambda r: (r["series"], r["mi"])):
-    lines.append(f"| {row['series']} | {row['lambda']:g} | {row['alpha']:g} | "
+    lines.append(f"| {row['series']} | {row['objective']} | {row['lambda']:g} | {row['alpha']:g} | "
                  f"{row['learning_rate']:g} | {row['nll']:.3f} | {row['mi']:.3f} |")
   return "\n".join(lines)
 

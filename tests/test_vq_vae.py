@@ -1,0 +1,80 @@
+"""VQ-VAE (M25): quantiser, EMA codebooks, straight-through training, KL = n ln C."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfvae import latents
+from tfvae import metrics
+from tfvae import nets
+from tfvae.models import VQVAE
+
+SYMBOLS = 8
+
+
+def _model(num_latents=1, num_categories=SYMBOLS, code_dim=4, **kwargs):
+  keras.utils.set_random_seed(1)
+  family = latents.VectorQuantizedLatents(num_latents, num_categories, code_dim)
+  model = VQVAE(nets.SymbolEncoder(SYMBOLS, family, 8, 16), nets.SymbolDecoder(SYMBOLS, 16, 1),
+                num_latents, num_categories, code_dim, **kwargs)
+  model.compile(optimizer=keras.optimizers.Adam(1e-2))
+  return model
+
+
+def test_quantiser_picks_the_nearest_code_of_each_latent():
+  model = _model(num_latents=2, num_categories=3, code_dim=2)
+  model.codebook.assign(np.array([[[0, 0], [5, 5], [-5, 5]], [[1, 1], [2, 2], [3, 3]]],
+                                 np.float32))
+  z_e = tf.constant([[[4.0, 4.0], [0.0, 0.0]], [[-4.0, 6.0], [2.9, 3.2]]])
+  np.testing.assert_array_equal(np.argmax(model.quantise(z_e), -1), [[1, 0], [2, 2]])
+  codes = tf.one_hot([[1, 0]], 3)
+  np.testing.assert_array_equal(model.embed_codes(codes), [[5, 5, 1, 1]])
+
+
+def test_codebook_is_the_moving_average_of_assigned_encodings():
+  model = _model(decay=0.5)
+  x = tf.constant([0, 1, 2, 3, 4, 5, 6, 7] * 4)
+  before = {name: getattr(model, name).numpy() for name in ("code_counts", "code_sums")}
+  z_e = model.encode(x).numpy()  # The encoding the step sees (before its update).
+  codes = model.quantise(z_e).numpy()
+  model.fit(tf.data.Dataset.from_tensors(x), epochs=1, verbose=0)
+  frequency = codes.mean(0)
+  mean_vector = (codes[..., None] * z_e[:, :, None, :]).mean(0)
+  counts = 0.5 * before["code_counts"] + 0.5 * frequency
+  sums = 0.5 * before["code_sums"] + 0.5 * mean_vector
+  np.testing.assert_allclose(model.code_counts, counts, rtol=1e-5)
+  np.testing.assert_allclose(model.codebook, sums / (counts[..., None] + 1e-7), rtol=1e-4)
+
+
+def _codes_used_after_training(**kwargs):
+  model = _model(commitment=0.25, decay=0.9, **kwargs)
+  data = tf.data.Dataset.from_tensor_slices(tf.range(SYMBOLS)).repeat().shuffle(64, seed=0)
+  model.fit(data.batch(32), steps_per_epoch=400, epochs=1, verbose=0)
+  used = np.argmax(model.quantise(model.encode(tf.range(SYMBOLS))), -1)[:, 0]
+  return model, len(set(used.tolist()))
+
+
+def test_without_restarts_dead_codes_leave_symbols_sharing_codes():
+  assert _codes_used_after_training(restart_below=0.0)[1] < SYMBOLS
+
+
+def test_learns_one_code_per_symbol_and_its_nll_is_recon_plus_n_ln_c():
+  model, used = _codes_used_after_training()
+  assert used == SYMBOLS  # Every symbol its own code.
+  x = tf.range(SYMBOLS)
+  recon = -model.likelihood(model.posterior(x).mode(), x).log_prob(x).numpy()
+  assert recon.max() < 0.1
+  nll = -metrics.iw_log_likelihood(model, x, num_samples=5, seed=0).numpy()
+  np.testing.assert_allclose(nll, recon + math.log(SYMBOLS), rtol=1e-4, atol=1e-4)
+  np.testing.assert_allclose(metrics.true_kl(model, x, num_samples=5), math.log(SYMBOLS),
+                             rtol=1e-5)
+
+
+@pytest.mark.parametrize("kwargs, message", [({"decay": 1.0}, "decay"),
+                                             ({"commitment": -1.0}, "commitment")])
+def test_bad_settings_are_refused(kwargs, message):
+  with pytest.raises(ValueError, match=message):
+    _model(**kwargs)

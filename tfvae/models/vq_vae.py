@@ -1,0 +1,155 @@
+"""VQ-VAE, the baseline of 004's appendix A (van den Oord et al. 2017; METHODS.md M25).
+
+The encoder gives n vectors z_e [B, n, D]; latent i is quantised to its
+nearest entry of its own codebook e_i [C, D], and the decoder reads the chosen
+entries (concatenated, [B, n * D]). Training minimises (van den Oord et al.
+eq. 3, with the codebook learned by exponential moving averages as in their
+appendix A.1):
+
+  -ln p(x | z_q) + beta * ||z_e - sg(e)||^2,
+
+the decoder's gradient reaching the encoder straight through the quantiser
+(z_q = z_e + sg(e - z_e)). After every step each codebook entry moves to the
+moving average (with `decay`) of the encoder outputs assigned to it.
+
+Dead codes: an entry that no encoding reaches keeps its initial value and
+its moving-average count decays; the quantiser then uses only a few codes
+(on 8 symbols with 8 codes, 3 to 5 of them in our test, whatever the
+initial scale of the codebook). As in Dhariwal et al. (2020, Jukebox), an
+entry whose average assignment frequency falls below `restart_below` times
+the uniform 1/C is moved to an encoder output of the current batch, drawn
+with the step's stateless seed. `restart_below=0` turns this off.
+
+In the tfvae contract the posterior is the deterministic one-hot categorical
+of the chosen codes and the prior is uniform over the C^n codes, so
+KL(q || p) = n ln C whatever the data: as 004 says, the VQ-VAE's latent use is
+set by the number of latents and categories, not by training. The Monte-Carlo
+metrics (IW-NLL, U - S) apply unchanged.
+"""
+
+import keras
+import tensorflow as tf
+
+from tfvae import latents
+from tfvae import random as tfvae_random
+from tfvae.models.vae import VAE
+from tfvae.training import strategies
+
+__all__ = ["VQVAE"]
+
+_NOT_CHOSEN = -1e9  # Logit of the codes the quantiser did not pick.
+_RESTART_STREAM = 2  # Noise stream of the dead-code restarts (0, 1: training, evaluation).
+
+
+class VQVAE(VAE):
+  """Vector-quantised autoencoder with EMA codebooks.
+
+  Args:
+    encoder: layer x -> z_e [B, n, D], e.g. any tfvae encoder built for
+      `latents.VectorQuantizedLatents(n, C, D)`.
+    decoder: layer with `likelihood(z, x)`, z [..., B, n * D].
+    num_latents, num_categories, code_dim: n, C, D.
+    commitment: beta of the commitment term (004 tunes it in [0.01, 20]).
+    decay: the codebooks' moving-average decay (004: [0.9, 0.99999]).
+    restart_below: dead-code threshold, a fraction of the uniform frequency.
+    **kwargs: seed, grad_clip_norm, name, ... as for VAE.
+  """
+
+  def __init__(self, encoder, decoder, num_latents, num_categories, code_dim, *,
+               commitment=0.25, decay=0.99, restart_below=0.01, **kwargs):
+    family = latents.VectorQuantizedLatents(num_latents, num_categories, code_dim)
+    super().__init__(encoder, decoder, family, **kwargs)
+    if not 0.0 < decay < 1.0:
+      raise ValueError(f"decay must be in (0, 1), got {decay}.")
+    if commitment < 0:
+      raise ValueError(f"commitment must be >= 0, got {commitment}.")
+    self.code_dim = int(code_dim)
+    self.commitment = float(commitment)
+    self.decay = float(decay)
+    self.restart_below = float(restart_below)
+    shape = (num_latents, num_categories, code_dim)
+    self.codebook = self._codebook_state("codebook", shape,
+                                         keras.initializers.RandomNormal(stddev=1.0))
+    # Moving averages of the assignment frequencies and of the assigned
+    # vectors' means; codebook = sums / counts (started consistent with it).
+    self.code_counts = self._codebook_state("code_counts", shape[:2],
+                                            keras.initializers.Constant(1.0 / num_categories))
+    self.code_sums = self._codebook_state("code_sums", shape, "zeros")
+    self.code_sums.assign(self.codebook * self.code_counts[..., None])
+    self.trackers["commitment"] = keras.metrics.Mean(name="commitment")
+
+  trains_without_reparameterisation = True  # Straight through the quantiser.
+
+  def _codebook_state(self, name, shape, initializer):
+    return self.add_weight(name=name, shape=shape, trainable=False, initializer=initializer,
+                           aggregation="only_first_replica")
+
+  # The model contract.
+  def encode(self, x, training=False):
+    """z_e [B, n, D]."""
+    return self.encoder(x, training=training)
+
+  def quantise(self, z_e):
+    """One-hot codes [B, n, C] of the nearest codebook entries."""
+    distances = tf.reduce_sum(tf.square(z_e[:, :, None, :] - self.codebook[None]), axis=-1)
+    return tf.one_hot(tf.argmin(distances, axis=-1), self.latent_family.num_categories)
+
+  def posterior(self, x, training=False):
+    """The deterministic q(z|x): all mass on the quantised codes."""
+    codes = self.quantise(self.encode(x, training=training))
+    return latents.categorical_posterior(_NOT_CHOSEN * (1.0 - codes))
+
+  def embed_codes(self, codes):
+    """One-hot codes [..., n, C] -> the chosen entries, concatenated [..., n * D]."""
+    vectors = tf.einsum("...nc,ncd->...nd", codes, self.codebook)
+    return self._flatten_codes(vectors)
+
+  def _flatten_codes(self, vectors):
+    """[..., n, D] -> [..., n * D], the width static for the decoder's first layer."""
+    width = self.latent_family.num_latents * self.code_dim
+    return tf.reshape(vectors, tf.concat([tf.shape(vectors)[:-2], [width]], axis=0))
+
+  def likelihood(self, z, x, training=False):
+    return self.decoder.likelihood(self.embed_codes(z), x, training=training)
+
+  # Training.
+  def compute_objective(self, x, *, seed, training):
+    """(recon + commitment [B], terms); the decoder sees z_q with straight-through gradients."""
+    del seed  # Deterministic.
+    z_e = self.encode(x, training=training)
+    codes = self.quantise(z_e)
+    chosen = tf.einsum("bnc,ncd->bnd", codes, self.codebook)
+    straight_through = z_e + tf.stop_gradient(chosen - z_e)
+    recon = -self.decoder.likelihood(self._flatten_codes(straight_through), x,
+                                     training=training).log_prob(x)
+    commitment = tf.reduce_sum(tf.square(z_e - tf.stop_gradient(chosen)), axis=[1, 2])
+    kl = tf.fill(tf.shape(recon), self.prior_kl())
+    terms = {"recon": recon, "kl": kl, "elbo": -(recon + kl), "commitment": commitment,
+             "codes": codes, "z_e": z_e}
+    return recon + self.commitment * commitment, terms
+
+  def prior_kl(self):
+    """KL(q(z|x) || p(z)) = n ln C for a deterministic q and a uniform prior."""
+    family = self.latent_family
+    return family.num_latents * tf.math.log(float(family.num_categories))
+
+  def record_batch_statistics(self, per_example_loss, terms):
+    """Also moves the codebooks to the moving averages of their assigned vectors."""
+    super().record_batch_statistics(per_example_loss, terms)
+    codes, z_e = terms["codes"], tf.stop_gradient(terms["z_e"])
+    frequency = strategies.global_batch_mean(codes)  # [n, C]
+    mean_vector = strategies.global_batch_mean(codes[..., None] * z_e[:, :, None, :])
+    counts = self.decay * self.code_counts + (1 - self.decay) * frequency
+    sums = self.decay * self.code_sums + (1 - self.decay) * mean_vector
+    codebook = sums / (counts[..., None] + 1e-7)
+    num_categories = self.latent_family.num_categories
+    dead = counts < self.restart_below / num_categories
+    seed = tfvae_random.step_seed(self.seed, self.optimizer.iterations, _RESTART_STREAM)
+    picks = tf.random.stateless_uniform(tf.shape(dead), seed, maxval=tf.shape(z_e)[0],
+                                        dtype=tf.int32)
+    restarts = tf.gather(tf.transpose(z_e, [1, 0, 2]), picks, batch_dims=1)  # [n, C, D]
+    codebook = tf.where(dead[..., None], restarts, codebook)
+    counts = tf.where(dead, 1.0 / num_categories, counts)
+    self.code_counts.assign(counts)
+    self.code_sums.assign(codebook * counts[..., None])
+    self.codebook.assign(codebook)
