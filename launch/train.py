@@ -117,6 +117,8 @@ flags.DEFINE_integer("generated_sentences", 0, "Text: sample this many sentences
                      "prior and report Dis-1/2 and self-BLEU-2/3 (E10).")
 flags.DEFINE_integer("eval_samples", 500, "Importance samples K for the final IW-NLL.")
 flags.DEFINE_integer("eval_chunk_size", 100, "Importance samples per chunk.")
+flags.DEFINE_integer("true_kl_samples", 0, "Final evaluation: also the true-posterior KL "
+                     "U - S with this many samples (E6; 004 uses 100); 0: skip.")
 flags.DEFINE_integer("eval_batch_size", None,
                      "Examples per evaluation batch (default: 1000 // eval_chunk_size).")
 flags.DEFINE_integer("epoch_eval_samples", 20,

@@ -512,6 +512,12 @@ def test_true_kl_matches_the_closed_form_posterior_kl():
   estimate = metrics.true_kl(model, x, num_samples=20000, chunk_size=5000, seed=4).numpy()
   np.testing.assert_allclose(estimate, exact, atol=0.02)
   assert np.max(np.abs(representational - exact)) > 0.3  # q's own KL is no substitute.
+  # evaluate() reports its mean over the data set when asked for samples.
+  batches = tf.data.Dataset.from_tensor_slices(x).batch(1)
+  result = metrics.evaluate(model, batches, num_samples=10, chunk_size=5000,
+                            true_kl_samples=20000, seed=4)
+  np.testing.assert_allclose(result["true_kl"], exact.mean(), atol=0.02)
+  assert "true_kl" not in metrics.evaluate(model, batches, num_samples=10)
 
 
 # ------------------------------------------------------------------------ E11

@@ -68,6 +68,7 @@ _BATCH_STREAM = 0  # evaluate(): per-batch seeds fold_in(fold_in(s, 0), batch_in
 _MI_STREAM = 1  # evaluate(): MI noise seed fold_in(s, 1)
 _IW_STREAM = 0  # inside a batch: importance-sampling seed
 _RECON_STREAM = 1  # inside a batch: reconstruction / Monte-Carlo KL seed
+_TRUE_KL_STREAM = 2  # inside a batch: the samples of the true-posterior KL (E6)
 
 _HALF_LOG_2PI_E = 0.5 * math.log(2.0 * math.pi * math.e)
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -548,6 +549,7 @@ def evaluate(
   recon_samples: int = 1,
   proposal_variance_factor: float = 1.0,
   au_threshold: float = 0.01,
+  true_kl_samples: int = 0,
 ) -> dict:
   """E1-E5 on a finite dataset in one pass; per-example averages.
 
@@ -571,6 +573,9 @@ def evaluate(
     mi_aggregate: the same estimator with q(z) the mixture of all N
       posteriors of the set (E4).
     au: number of active units, threshold `au_threshold` (E5).
+    true_kl: with `true_kl_samples` = K > 0, the mean estimate U - S of
+      KL(p(z|x) || p(z)) from K samples (E6, `true_kl`); its mean over the
+      data estimates the model's I(X; Z) (004 section 7.1.2 uses K = 100).
     num_examples: N.
     With `count_tokens` (a function x -> [B] int number of predicted tokens
     per example, end-of-sentence included; it is called eagerly on each
@@ -601,6 +606,7 @@ def evaluate(
     recon_samples: samples of q(z|x) for the reconstruction term.
     proposal_variance_factor: IW proposal variance inflation (2 for 001).
     au_threshold: AU threshold (0.01 in 003).
+    true_kl_samples: K of the true-posterior KL; 0 skips it.
 
   Returns:
     dict as described above.
@@ -626,6 +632,9 @@ def evaluate(
     kl, analytic = kl_to_prior(posterior, model.prior, samples=z)
     flags["kl_analytic"] = analytic
     out = {"log_px": log_px, "recon": recon, "kl": kl}
+    if true_kl_samples:
+      out["true_kl"] = true_kl(model, x, int(true_kl_samples),
+                               _fold_in(batch_seed, _TRUE_KL_STREAM), chunk_size=chunk_size)
     flags["gaussian"] = _is_diagonal_gaussian(posterior)
     if flags["gaussian"]:
       out["loc"] = posterior.mean()
@@ -637,13 +646,15 @@ def evaluate(
         pass
     return out
 
-  log_px, recon, kl, locs, scales, sizes, tokens = [], [], [], [], [], [], []
+  log_px, recon, kl, locs, scales, sizes, tokens, true_kls = [], [], [], [], [], [], [], []
   for index, batch in enumerate(dataset):
     x = _first_element(batch)
     out = step(x, _fold_in(batch_root, index))
     log_px.append(out["log_px"].numpy().astype(np.float64))
     recon.append(out["recon"].numpy().astype(np.float64))
     kl.append(out["kl"].numpy().astype(np.float64))
+    if "true_kl" in out:
+      true_kls.append(out["true_kl"].numpy().astype(np.float64))
     if "loc" in out:
       locs.append(out["loc"].numpy().astype(np.float64))
     if "scale" in out:
@@ -697,6 +708,8 @@ def evaluate(
     "au": au,
     "num_examples": int(num_examples),
   }
+  if true_kls:
+    results["true_kl"] = float(np.mean(np.concatenate(true_kls)))
   if count_tokens is not None:
     num_tokens = int(np.sum(np.concatenate(tokens)))
     results["num_tokens"] = num_tokens

@@ -130,6 +130,7 @@ class Config:
   eval_samples: int = 500
   eval_chunk_size: int = 100
   eval_batch_size: int | None = None
+  true_kl_samples: int = 0
   epoch_eval_samples: int = 20
   epoch_eval_batches: int = 10
   log_every_steps: int = 50
@@ -164,6 +165,8 @@ class Config:
       value = getattr(self, name)
       if value is not None and value <= 0:
         raise ConfigError(f"--{name} must be a positive integer, got {value}.")
+    if self.true_kl_samples < 0:
+      raise ConfigError(f"--true_kl_samples must be >= 0, got {self.true_kl_samples}.")
     if self.learning_rate is not None and self.learning_rate <= 0:
       raise ConfigError(f"--learning_rate must be positive, got {self.learning_rate}.")
     if self.beta < 0:

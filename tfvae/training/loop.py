@@ -184,7 +184,7 @@ def evaluate_test_split(config, dataset, model):
   logging.info("Evaluating on the test split with %d importance samples.", config.eval_samples)
   test = metrics.evaluate(model, test_batches(config, dataset), num_samples=config.eval_samples,
                           chunk_size=config.eval_chunk_size, seed=config.seed,
-                          count_tokens=count_tokens)
+                          count_tokens=count_tokens, true_kl_samples=config.true_kl_samples)
   if config.generated_sentences and dataset.kind == "text":
     test.update(sample_quality.text_sample_quality(
         model, dataset.vocab, num_sentences=config.generated_sentences, seed=config.seed))
