@@ -19,7 +19,8 @@ p = N(0, I) (M1; 004's 40 continuous latents); `CategoricalLatents(n, C)` is
 decoder. Encoders and models accept either a family or an int d (Gaussian).
 """
 
-from typing import NamedTuple
+import dataclasses
+from typing import ClassVar
 
 import tensorflow as tf
 
@@ -29,10 +30,11 @@ from tfvae.latents import gaussian
 LATENT_TYPES = ("gaussian", "categorical")
 
 
-class GaussianLatents(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class GaussianLatents:
   """d continuous latents: q(z|x) diagonal Gaussian, p(z) = N(0, I)."""
   latent_dim: int
-  reparameterised = True
+  reparameterised: ClassVar[bool] = True
 
   @property
   def num_params(self):
@@ -56,16 +58,29 @@ class GaussianLatents(NamedTuple):
     return None
 
 
-class CategoricalLatents(NamedTuple):
-  """n categorical latents of C categories: uniform prior, embedded for the decoder."""
+@dataclasses.dataclass(frozen=True)
+class _OneHotCodes:
+  """n latents taking one of C values, one-hot [n, C], under a uniform prior."""
   num_latents: int
   num_categories: int
-  embed_dim: int = 128
-  reparameterised = False
+  reparameterised: ClassVar[bool] = False
 
   @property
   def latent_dim(self):
     return self.num_latents
+
+  @property
+  def prior(self):
+    return categorical.uniform_categorical_prior(self.num_latents, self.num_categories)
+
+  def sample(self, posterior, seed, num_samples=None):
+    return categorical.sample_one_hot(posterior, seed, num_samples)
+
+
+@dataclasses.dataclass(frozen=True)
+class CategoricalLatents(_OneHotCodes):
+  """n categorical latents of C categories: uniform prior, embedded for the decoder."""
+  embed_dim: int = 128
 
   @property
   def num_params(self):
@@ -77,33 +92,20 @@ class CategoricalLatents(NamedTuple):
   def posterior(self, encoded):
     return categorical.categorical_posterior(encoded)
 
-  @property
-  def prior(self):
-    return categorical.uniform_categorical_prior(self.num_latents, self.num_categories)
-
-  def sample(self, posterior, seed, num_samples=None):
-    return categorical.sample_one_hot(posterior, seed, num_samples)
-
   def embedding(self):
     return categorical.CategoricalEmbedding(self.num_latents, self.num_categories,
                                             self.embed_dim, name="latent_embedding")
 
 
-class VectorQuantizedLatents(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class VectorQuantizedLatents(_OneHotCodes):
   """n latents quantised to one of C code vectors of size D each (VQ-VAE, M25).
 
   The encoder emits the n vectors z_e [B, n, D]; the model (`models.VQVAE`)
   owns the codebooks, so it, not the family, turns z_e into q(z|x): one-hot
   codes [n, C] under a uniform prior, as for `CategoricalLatents`.
   """
-  num_latents: int
-  num_categories: int
-  code_dim: int
-  reparameterised = False
-
-  @property
-  def latent_dim(self):
-    return self.num_latents
+  code_dim: int = 128
 
   @property
   def num_params(self):
@@ -114,13 +116,6 @@ class VectorQuantizedLatents(NamedTuple):
 
   def posterior(self, encoded):
     raise NotImplementedError("A VQ-VAE's posterior needs its codebooks: use VQVAE.posterior.")
-
-  @property
-  def prior(self):
-    return categorical.uniform_categorical_prior(self.num_latents, self.num_categories)
-
-  def sample(self, posterior, seed, num_samples=None):
-    return categorical.sample_one_hot(posterior, seed, num_samples)
 
   def embedding(self):
     return None
