@@ -31,6 +31,10 @@ def test_categorical_series_use_eight_latents_and_check_the_estimator(tmp_path):
                          learning_rates=(1e-3,))
   (label, config), = sweep.point_configs(spec, str(tmp_path))
   assert label == "vimco 16 renyi" and config.latent_dim == 8 and config.num_categories == 10
+  spec = sweep.SweepSpec(estimator="vimco", latent_type="categorical", samples=(1, 16),
+                         lambdas=(0.5,), learning_rates=(1e-3,))
+  assert [(label, config.estimator) for label, config in sweep.point_configs(spec, "d")] == [
+      ("reinforce 1 renyi", "reinforce"), ("vimco 16 renyi", "vimco")]  # 004 Fig. 6.
   with pytest.raises(config_lib.ConfigError, match="reinforce or vimco"):
     sweep.point_configs(sweep.SweepSpec(latent_type="categorical"), str(tmp_path))
 

@@ -165,7 +165,9 @@ def format_table(table, scale, measured, seconds):
   """The markdown table of measured rows, with the published numbers beside them."""
   header = ["method", "preset"] + [label for _, label, _ in COLUMNS] + ["time (min)",
                                                                         "published"]
-  lines = [f"{table}, scale {scale} (total {seconds / 60:.0f} min for this invocation)", "",
+  rows_minutes = sum(entry["seconds"] for entry in measured) / 60
+  lines = [f"{table}, scale {scale}: {rows_minutes:.0f} min of training and evaluation in all "
+           f"({seconds / 60:.0f} min for this invocation)", "",
            "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
   for entry in measured:
     cells = [entry["label"], f"`{entry['preset']}`"]

@@ -166,7 +166,9 @@ def _mi_grid(spec, scale):
   """(series label, run name, Config fields) of 004's objectives over lambda and alpha."""
   latent_dim = spec.latent_dim or CATEGORICAL_LATENTS.get(spec.latent_type)
   for samples, objective in itertools.product(spec.samples, spec.objectives):
-    label = series_label(spec.estimator, samples, objective, spec.num_marginal, spec.num_kl)
+    # VIMCO has no single-sample form; 004 (7.1.5) puts REINFORCE 1 in its place.
+    estimator = "reinforce" if (spec.estimator, samples) == ("vimco", 1) else spec.estimator
+    label = series_label(estimator, samples, objective, spec.num_marginal, spec.num_kl)
     # The power objective ties lambda to alpha (004 eq. 18): sweep alpha alone.
     lambdas = ((0.0,) if objective == "power" else
                spec.lambdas or scale.get("lambdas", DEFAULT_LAMBDAS))
@@ -174,7 +176,7 @@ def _mi_grid(spec, scale):
     for lam, alpha in itertools.product(lambdas, alphas):
       yield (label, f"{label.replace(' ', '_').replace('/', '-')}_lam{lam:g}_a{alpha:g}",
              dict(model="monte_carlo", latent_type=spec.latent_type, latent_dim=latent_dim,
-                  estimator=spec.estimator, num_samples=samples, mi_objective=objective,
+                  estimator=estimator, num_samples=samples, mi_objective=objective,
                   mi_lambda=lam, renyi_alpha=alpha, num_marginal=spec.num_marginal,
                   num_kl=spec.num_kl))
 
