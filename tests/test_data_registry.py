@@ -21,6 +21,7 @@ NAMES = [
   "ptb",
   "synthetic_mog",
   "text_file",
+  "uniform10k",
   "yahoo",
   "yelp",
 ]
