@@ -1,4 +1,4 @@
-"""Command-line flags shared by benchmarks.train_speed and benchmarks.eval_speed.
+"""Command-line flags shared by the benchmark scripts.
 
 Kept apart from `benchmarks.common` so that importing the helpers (as the tests
 do) defines no absl flags.
@@ -18,3 +18,6 @@ flags.DEFINE_string("data_dir", None,
 flags.DEFINE_integer("seed", 0, "Seed of the batch sampling and of the models.")
 
 FLAGS = flags.FLAGS
+flags.DEFINE_integer("peak_size", 2048, "Matrix size of the fp32 matmul peak measurement "
+                     "(train_speed, eval_speed).")
+flags.DEFINE_integer("peak_reps", 5, "Repetitions of the matmul peak measurement.")

@@ -199,17 +199,34 @@ def training_batches(config, dataset, rows, num_batches, seed):
 
 
 # ----------------------------------------------------------------------------- FLOPs
+def encoder_flops(config, length):
+  """Matmul FLOPs of the encoder on one row of `length` tokens: T 4H(E + H) + 2dH, x 2."""
+  e, h, d = config.embed_dim, config.hidden_dim, config.latent_dim
+  return 2.0 * (length * 4 * h * (e + h) + h * 2 * d)
+
+
+def decoder_flops(config, length):
+  """Matmul FLOPs of the decoder on one row of `length` tokens and one z.
+
+  2 [dH + (T - 1)(4H(E + d + H) + HV)]: z -> initial cell, the LSTM on
+  [embedding, z] and the logits of every predicted position.
+  """
+  e, h, d, v = config.embed_dim, config.hidden_dim, config.latent_dim, config.vocab_size
+  return 2.0 * (d * h + (length - 1) * (4 * h * (e + d + h) + h * v))
+
+
 def forward_flops(config, batch_size, length):
   """Matmul FLOPs of one forward pass on a [batch_size, length] batch.
 
-  2 B [T 4H(E + H) + 2dH + dH + (T - 1)(4H(E + d + H) + HV)]: encoder LSTM over
-  every padded step, encoder output layer, decoder z -> cell, decoder LSTM on
-  [embedding, z], decoder logits (see benchmarks/train_speed.py).
+  B (encoder + decoder): the encoder LSTM runs every padded step, its output
+  layer, then the decoder for one z per row (see benchmarks/train_speed.py).
   """
-  e, h, d, v = config.embed_dim, config.hidden_dim, config.latent_dim, config.vocab_size
-  encoder = length * 4 * h * (e + h) + h * 2 * d
-  decoder = d * h + (length - 1) * (4 * h * (e + d + h) + h * v)
-  return 2.0 * batch_size * (encoder + decoder)
+  return batch_size * (encoder_flops(config, length) + decoder_flops(config, length))
+
+
+def iw_log_likelihood_flops(config, length, num_samples):
+  """Matmul FLOPs of the IW estimate of log p(x) for one unpadded row: encoder + K decoders."""
+  return encoder_flops(config, length) + num_samples * decoder_flops(config, length)
 
 
 def train_step_flops(config, batch_shape):

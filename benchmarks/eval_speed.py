@@ -1,27 +1,48 @@
-r"""Evaluation speed of the importance-weighted log-likelihood (METHODS.md E1).
+r"""Evaluation speed of the importance-weighted log-likelihood (METHODS.md E1-E5).
 
   python -m benchmarks.eval_speed --config=he2019 --sentences=16 --samples=500
+  python -m benchmarks.eval_speed --config=he2019 --sentences=0 --baseline_sentences=16 \
+      --sort_by_length --variants=per_sentence_eager,evaluate      # the whole test split
 
 log p(x) ~= log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x), z_k ~ q(z|x), K = --samples,
-on the same sentences in two ways, with the same untrained model (the cost does
-not depend on the weights):
+on the same sentences in up to three ways, with the same untrained model (the
+cost does not depend on the weights):
 
   per_sentence_eager   the baseline, as the reference harness of He et al. (2019)
                        computes it: one sentence at a time, the K samples in chunks
-                       of --chunk_size (100), eager TensorFlow ops;
+                       of --chunk_size (100), eager TensorFlow ops; on the first
+                       --baseline_sentences sentences (default: all of them);
   batched_tf_function  `tfvae.metrics.iw_log_likelihood` on batches of
                        --batch_size consecutive sentences (padded to the longest;
                        in length order with --sort_by_length), inside one
-                       tf.function traced once for [None, None] batches.
+                       tf.function traced once for [None, None] batches;
+  evaluate             `tfvae.metrics.evaluate` on the same batches: every
+                       metric of `launch.evaluate` (IW-NLL, PPL, reconstruction,
+                       KL, MI, active units) in one pass over the data. It
+                       traces its own step in the timed call, as a user's
+                       command does; "warm-up s" is a first untimed call on the
+                       shortest sentence.
 
-Each variant first runs once, untimed, on the shortest sentence ("warm-up s":
-tracing, graph optimisation). The table gives seconds per sentence,
-sentences/s, the ratio of the batched rate to the baseline rate, and the mean
-estimate of -log p(x) of each variant: they draw different samples, so they
-agree only up to Monte-Carlo noise.
+`--sentences=0` takes the whole test split. The table gives seconds per
+sentence, sentences/s, the ratio of each rate to the baseline's rate (taken in
+the same process; with fewer baseline sentences the sets differ, and the header
+gives the mean length of each), the achieved matmul GFLOP/s and its share of the
+fp32 matmul peak measured in the same process, and the mean estimate of
+-log p(x) of each variant: they draw different samples, so they agree only up
+to Monte-Carlo noise.
+
+Matmul FLOPs of the estimate for one sentence of T tokens (unpadded; padding
+the batched variants compute is not counted as useful work):
+encoder(T) + K decoder(T), with `benchmarks.common.encoder_flops` and
+`decoder_flops` (the formula of benchmarks/train_speed.py). Divided by the
+measured peak it gives the FLOP floor: the fastest any implementation doing
+these matmuls in float32 could evaluate on this machine, printed as sentences/s
+and as the time of the whole test split. Under the table: the peak resident
+memory of the process (`getrusage`), which bounds each variant's.
 """
 
 import math
+import resource
 
 import keras
 import numpy as np
@@ -38,11 +59,17 @@ from tfvae import metrics
 # chosen so that each config runs in a couple of minutes on 2 CPU cores.
 DEFAULT_SENTENCES = {"he2019": 16, "small": 16, "tiny": 4}
 DEFAULT_BATCH_SIZE = {"he2019": 8, "small": 8, "tiny": 2}
+VARIANTS = ("per_sentence_eager", "batched_tf_function", "evaluate")
+BASELINE = VARIANTS[0]
 
-flags.DEFINE_integer("sentences", None, "Sentences to evaluate (default: per config).")
+flags.DEFINE_integer("sentences", None, "Sentences to evaluate (default: per config; 0: the "
+                     "whole test split).")
+flags.DEFINE_integer("baseline_sentences", None, "Sentences of the per-sentence baseline (the "
+                     "first ones; default: all of --sentences).")
+flags.DEFINE_list("variants", list(VARIANTS), f"Variants to run, among {VARIANTS}.")
 flags.DEFINE_integer("samples", 500, "Importance samples K per sentence.")
-flags.DEFINE_integer("chunk_size", 100, "Samples per chunk (both variants).")
-flags.DEFINE_integer("batch_size", None, "Sentences per batch of the batched variant "
+flags.DEFINE_integer("chunk_size", 100, "Samples per chunk (every variant).")
+flags.DEFINE_integer("batch_size", None, "Sentences per batch of the batched variants "
                      "(default: per config; the decoder sees chunk_size x batch_size rows).")
 flags.DEFINE_bool("sort_by_length", False, "Batch the sentences in length order (as the "
                   "reference harness does) instead of their stored order (as tfvae's evaluate).")
@@ -52,16 +79,17 @@ FLAGS = cli.FLAGS
 
 # ----------------------------------------------------------------------------- data
 def eval_rows(config, dataset, count, data_dir, seed):
-  """`count` unpadded id rows: the first test sentences (ptb) or random synthetic rows."""
+  """`count` (0: all) unpadded id rows: the first test sentences (ptb) or random synthetic rows."""
   if dataset is not None:
     rows = []
     for batch in dataset.batches("test", config.batch_size):
       rows.extend(common.strip_padding(batch.numpy()))
-      if len(rows) >= count:
+      if count and len(rows) >= count:
         break
-    return rows[:count], "ptb test split (tfvae.data.load), first sentences"
+    what = "first sentences" if count else "whole split"
+    return rows[:count or None], f"ptb test split (tfvae.data.load), {what}"
   rows, source = common.synthetic_rows(config, data_dir, seed)
-  picked = np.random.default_rng(seed).choice(len(rows), size=count, replace=False)
+  picked = np.random.default_rng(seed).choice(len(rows), size=count or len(rows), replace=False)
   return [rows[i] for i in picked], source
 
 
@@ -70,6 +98,11 @@ def make_batches(rows, size, sort_by_length):
   if sort_by_length:
     rows = sorted(rows, key=len)
   return [common.pad_rows(rows[i:i + size]) for i in range(0, len(rows), size)]
+
+
+def count_tokens(x):
+  """Predicted tokens per row of a [B, T] batch: words and </s> (not <s>, not padding)."""
+  return np.sum(np.asarray(x) != common.PAD_ID, axis=1) - 1
 
 
 # ----------------------------------------------------------------------------- variants
@@ -100,91 +133,147 @@ def batched_log_px_fn(model, num_samples, chunk_size):
   return log_px
 
 
-def run_baseline(model, rows, num_samples, chunk_size, seed):
-  """(log p(x) per row, seconds) of the per-sentence eager baseline."""
+def run_per_sentence_eager(model, rows, shortest, seed):
+  """(-log p(x) per row, seconds, warm-up seconds) of the per-sentence eager baseline."""
+  samples, chunk = FLAGS.samples, FLAGS.chunk_size
+  _, warmup = common.timed(per_sentence_log_px, model, shortest, samples, chunk, seed)
 
   def run():
-    return [per_sentence_log_px(model, row, num_samples, chunk_size,
-                                tf.random.experimental.stateless_fold_in(seed, i))
+    return [-per_sentence_log_px(model, row, samples, chunk,
+                                 tf.random.experimental.stateless_fold_in(seed, i))
             for i, row in enumerate(rows)]
 
-  return common.timed(run)
+  return (*common.timed(run), warmup)
 
 
-def run_batched(log_px, batches, seed):
-  """(log p(x) per row, seconds) of the batched tf.function."""
+def run_batched_tf_function(model, batches, shortest, seed):
+  """(-log p(x) per row, seconds, warm-up seconds) of the batched tf.function."""
+  log_px = batched_log_px_fn(model, FLAGS.samples, FLAGS.chunk_size)
+  _, warmup = common.timed(lambda: log_px(tf.constant(shortest[np.newaxis]), seed).numpy())
 
   def run():
     out = [log_px(tf.constant(b), tf.random.experimental.stateless_fold_in(seed, i)).numpy()
            for i, b in enumerate(batches)]
-    return list(np.concatenate(out))
+    return list(-np.concatenate(out))
 
-  return common.timed(run)
+  return (*common.timed(run), warmup)
+
+
+def run_evaluate(model, batches, shortest):
+  """(mean NLL repeated per row, seconds, warm-up seconds) of `tfvae.metrics.evaluate`."""
+
+  def run(data):
+    return metrics.evaluate(model, [tf.constant(b) for b in data], num_samples=FLAGS.samples,
+                            chunk_size=FLAGS.chunk_size, seed=FLAGS.seed,
+                            count_tokens=count_tokens)
+
+  _, warmup = common.timed(run, [shortest[np.newaxis]])
+  results, seconds = common.timed(run, batches)
+  logging.info("evaluate: %s", {k: v for k, v in results.items() if np.isscalar(v)})
+  return [results["nll"]] * results["num_examples"], seconds, warmup
 
 
 # ----------------------------------------------------------------------------- report
-def report(config, source, rows, batches, results):
+def peak_memory_gb():
+  """Peak resident memory of this process so far, in GB (Linux reports ru_maxrss in KiB)."""
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
+
+
+def useful_flops(config, rows):
+  return sum(common.iw_log_likelihood_flops(config, len(r), FLAGS.samples) for r in rows)
+
+
+def report(config, source, rows, baseline_rows, batches, results, peak, split_size):
   """The final table and its header lines, as one string."""
-  baseline_rate = len(rows) / results[0][2]
+  rates = {name: len(nlls) / seconds for name, (nlls, seconds, _) in results.items()}
   table = []
-  for name, values, seconds, warmup in results:
-    rate = len(rows) / seconds
-    table.append([name, len(rows), common.fmt(seconds / len(rows)), common.fmt(rate),
-                  common.fmt(rate / baseline_rate), common.fmt(-float(np.mean(values)), 4),
+  for name, (nlls, seconds, warmup) in results.items():
+    measured = baseline_rows if name == BASELINE else rows
+    gflops = useful_flops(config, measured) / seconds / 1e9
+    ratio = rates[name] / rates[BASELINE] if BASELINE in rates else math.nan
+    table.append([name, len(measured), common.fmt(seconds / len(measured)),
+                  common.fmt(rates[name]), common.fmt(ratio), common.fmt(gflops),
+                  common.fmt(100.0 * gflops / peak), common.fmt(float(np.mean(nlls)), 4),
                   common.fmt(warmup)])
   headers = ["variant", "sentences", "s/sentence", "sentences/s", "ratio vs baseline",
-             "mean -log p(x)", "warm-up s"]
-  words = sum(len(r) - 2 for r in rows)
+             "GFLOP/s", "% fp32 peak", "mean -log p(x)", "warm-up s"]
+
+  def mean_words(some_rows):
+    return sum(len(r) - 2 for r in some_rows) / len(some_rows)
+
   padded = sum(b.size for b in batches)
   real = sum(int(np.sum(b != common.PAD_ID)) for b in batches)
   order = "length-sorted" if FLAGS.sort_by_length else "stored order"
+  per_sentence = useful_flops(config, rows) / len(rows)
+  floor_rate = peak * 1e9 / per_sentence
   lines = [
       f"eval_speed: config {config.describe()}; source {source}",
-      f"{len(rows)} sentences ({words / len(rows):.1f} words on average), K = "
-      f"{FLAGS.samples} in chunks of {FLAGS.chunk_size}; batched variant: "
+      f"{len(rows)} sentences ({mean_words(rows):.1f} words on average), K = "
+      f"{FLAGS.samples} in chunks of {FLAGS.chunk_size}; batched variants: "
       f"{len(batches)} batches of <= {batch_size()}, {order} (padding "
-      f"{100.0 * (1 - real / padded):.1f}% of positions)",
+      f"{100.0 * (1 - real / padded):.1f}% of positions); baseline on the first "
+      f"{len(baseline_rows)} ({mean_words(baseline_rows):.1f} words on average)",
+      f"IW-NLL matmul FLOPs (encoder + K decoders, unpadded): {per_sentence / 1e9:.1f} GFLOP "
+      f"per sentence; fp32 matmul peak ({FLAGS.peak_size}x{FLAGS.peak_size}, best of "
+      f"{FLAGS.peak_reps} before and after): {peak:.1f} GFLOP/s",
+      f"FLOP floor at that peak: {common.fmt(floor_rate)} sentences/s, {split_size} sentences "
+      f"(the whole test split with source ptb) in {common.fmt(split_size / floor_rate / 60)} min",
       "",
       common.format_table(headers, table),
+      "",
+      f"peak resident memory of the process: {peak_memory_gb():.2f} GB",
   ]
   return "\n".join(lines)
 
 
 def sentence_count():
-  return FLAGS.sentences or DEFAULT_SENTENCES[FLAGS.config]
+  return DEFAULT_SENTENCES[FLAGS.config] if FLAGS.sentences is None else FLAGS.sentences
 
 
 def batch_size():
   return FLAGS.batch_size or DEFAULT_BATCH_SIZE[FLAGS.config]
 
 
+def check_flags():
+  unknown = sorted(set(FLAGS.variants) - set(VARIANTS))
+  if unknown or not FLAGS.variants:
+    raise app.UsageError(f"--variants={','.join(FLAGS.variants)}: choose among {VARIANTS}.")
+  if FLAGS.samples < 1 or FLAGS.chunk_size < 1 or batch_size() < 1:
+    raise app.UsageError("--samples, --chunk_size, --batch_size must be >= 1.")
+  if sentence_count() < 0 or (FLAGS.baseline_sentences or 0) < 0:
+    raise app.UsageError("--sentences and --baseline_sentences must be >= 0 (0: all).")
+
+
 def main(argv):
   del argv
-  if FLAGS.samples < 1 or FLAGS.chunk_size < 1 or sentence_count() < 1 or batch_size() < 1:
-    raise app.UsageError("--samples, --chunk_size, --sentences, --batch_size must be >= 1.")
+  check_flags()
   config, dataset = common.resolve_config(FLAGS.config, FLAGS.source, FLAGS.data_dir)
   rows, source = eval_rows(config, dataset, sentence_count(), FLAGS.data_dir, FLAGS.seed)
+  baseline_rows = rows[:FLAGS.baseline_sentences or None]
   batches = make_batches(rows, batch_size(), FLAGS.sort_by_length)
+  split_size = dataset.num_examples("test") if dataset is not None else len(rows)
   shortest = min(rows, key=len)
   keras.utils.set_random_seed(FLAGS.seed)
   model = common.build_vae(config, FLAGS.seed)
   model(tf.constant(batches[0]))
   seed = metrics.stateless_seed(FLAGS.seed)
-  samples, chunk = FLAGS.samples, FLAGS.chunk_size
 
-  logging.info("Baseline: %d sentences one at a time, eager", len(rows))
-  _, warmup = common.timed(per_sentence_log_px, model, shortest, samples, chunk, seed)
-  values, seconds = run_baseline(model, rows, samples, chunk, seed)
-  results = [("per_sentence_eager", values, seconds, warmup)]
-  logging.info("Baseline: %.2f s", seconds)
-
-  logging.info("Batched: %d batches in a tf.function", len(batches))
-  log_px = batched_log_px_fn(model, samples, chunk)
-  _, warmup = common.timed(lambda: log_px(tf.constant(shortest[np.newaxis]), seed).numpy())
-  values, seconds = run_batched(log_px, batches, seed)
-  results.append(("batched_tf_function", values, seconds, warmup))
-  logging.info("Batched: %.2f s", seconds)
-  print(report(config, source, rows, batches, results))
+  logging.info("Measuring the fp32 matmul peak")
+  peak = common.matmul_peak(FLAGS.peak_size, FLAGS.peak_reps)
+  results = {}
+  for name in VARIANTS:
+    if name not in FLAGS.variants:
+      continue
+    logging.info("%s: %d sentences", name, len(baseline_rows if name == BASELINE else rows))
+    if name == BASELINE:
+      results[name] = run_per_sentence_eager(model, baseline_rows, shortest, seed)
+    elif name == "batched_tf_function":
+      results[name] = run_batched_tf_function(model, batches, shortest, seed)
+    else:
+      results[name] = run_evaluate(model, batches, shortest)
+    logging.info("%s: %.2f s", name, results[name][1])
+  peak = max(peak, common.matmul_peak(FLAGS.peak_size, FLAGS.peak_reps))
+  print(report(config, source, rows, baseline_rows, batches, results, peak, split_size))
 
 
 if __name__ == "__main__":

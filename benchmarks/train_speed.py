@@ -76,8 +76,6 @@ flags.DEFINE_list("lstm", list(LSTMS), f"LSTM implementations to run each varian
                   f"among {LSTMS}; rows of the fused one are named <variant>+fused.")
 flags.DEFINE_integer("pipeline_steps", None,
                      "Steps of the tf.data wait measurement (default --steps; 0: skip).")
-flags.DEFINE_integer("peak_size", 2048, "Matrix size of the matmul peak measurement.")
-flags.DEFINE_integer("peak_reps", 5, "Repetitions of the matmul peak measurement.")
 
 FLAGS = cli.FLAGS
 

@@ -63,15 +63,35 @@ def test_train_speed_prints_every_variant(data_dir):
   assert "wait" in output and "GFLOP/s" in output
 
 
-def test_eval_speed_prints_both_variants(data_dir):
+def test_eval_speed_prints_every_variant_with_flops_and_memory(data_dir):
   output = run_script("benchmarks.eval_speed", "--config=tiny", "--sentences=3", "--samples=20",
                       "--chunk_size=10", "--batch_size=2", "--source=synthetic",
-                      f"--data_dir={data_dir}")
+                      f"--data_dir={data_dir}", "--peak_size=256", "--peak_reps=2")
   rows = table_rows(output)
-  assert set(rows) == {"per_sentence_eager", "batched_tf_function"}
+  assert set(rows) == {"per_sentence_eager", "batched_tf_function", "evaluate"}
   for cells in rows.values():
     assert_positive_finite(cells)
   assert rows["per_sentence_eager"][3] == "1.00"
+  assert "FLOP floor at that peak" in output and "peak resident memory" in output
+
+
+def test_eval_speed_whole_split_with_a_shorter_baseline(data_dir):
+  output = run_script("benchmarks.eval_speed", "--config=tiny", "--sentences=0",
+                      "--baseline_sentences=2", "--variants=per_sentence_eager,evaluate",
+                      "--samples=10", "--chunk_size=10", "--batch_size=4", "--sort_by_length",
+                      "--source=synthetic", f"--data_dir={data_dir}", "--peak_size=256",
+                      "--peak_reps=2")
+  rows = table_rows(output)
+  assert set(rows) == {"per_sentence_eager", "evaluate"}
+  assert rows["per_sentence_eager"][0] == "2"
+  assert rows["evaluate"][0] == str(len(SENTENCES))
+
+
+def test_iw_log_likelihood_flops_count_the_encoder_once_and_the_decoder_per_sample():
+  config = common.CONFIGS["small"]
+  one = common.iw_log_likelihood_flops(config, 12, 1)
+  assert one == common.forward_flops(config, 1, 12)
+  assert common.iw_log_likelihood_flops(config, 12, 5) - one == 4 * common.decoder_flops(config, 12)
 
 
 def test_bf16_curve_prints_both_policies_and_the_deviation(data_dir):

@@ -107,6 +107,20 @@ def test_shuffled_text_is_length_bucketed():
   assert bucketed < 0.25 * plain
 
 
+def test_by_length_pass_sorts_the_split_stably_and_keeps_every_row():
+  ds = _text_ds()
+  rows = _rows(ds.batches("test", 8, by_length=True))
+  stored = _rows(ds.batches("test", 8))
+  assert rows == sorted(stored, key=len)  # sorted() is stable: ties keep stored order
+
+  def mean_pad(batches):
+    return np.mean([(x.numpy() == Vocabulary.PAD_ID).mean() for x in batches])
+
+  assert mean_pad(ds.batches("test", 8, by_length=True)) < 0.5 * mean_pad(ds.batches("test", 8))
+  with pytest.raises(DataError, match="cannot also shuffle"):
+    ds.batches("test", 8, by_length=True, shuffle=True)
+
+
 def test_count_tokens_counts_words_and_eos():
   x = tf.constant([[2, 5, 6, 3, 0], [2, 3, 0, 0, 0], [2, 7, 8, 9, 3]])
   np.testing.assert_array_equal(count_tokens(x).numpy(), [3, 1, 4])

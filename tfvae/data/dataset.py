@@ -177,17 +177,26 @@ class DataSet:
   # Pipelines -----------------------------------------------------------------
 
   def batches(
-    self, split: str, batch_size: int, *, shuffle: bool = False, seed: int = 0, epoch: int = 0
+    self, split: str, batch_size: int, *, shuffle: bool = False, seed: int = 0, epoch: int = 0,
+    by_length: bool = False,
   ) -> tf.data.Dataset:
     """One finite pass over `split`.
 
     With `shuffle=False` the examples come in stored order (the order of
-    `labels`/`latents`). With `shuffle=True` the order (and, for grey-level
+    `labels`/`latents`), or, with `by_length=True` (text only), sorted by
+    length (stable), so that a batch holds sentences of nearly one length and
+    little padding: what evaluation wants (He et al.'s harness batches its
+    test set so). With `shuffle=True` the order (and, for grey-level
     training images, the binarisation) is a pure function of `(seed, epoch)`.
     """
     part = self._part(split)
     batch_size = _check_batch_size(batch_size)
-    ds = _epoch_dataset(part, batch_size, bool(shuffle), int(seed), int(epoch))
+    if by_length:
+      self._require_text("batches(by_length=True)")
+      if shuffle:
+        raise DataError("batches: by_length=True sorts the split; it cannot also shuffle it.")
+    ds = _epoch_dataset(part, batch_size, bool(shuffle), int(seed), int(epoch),
+                        by_length=bool(by_length))
     return ds.prefetch(tf.data.AUTOTUNE)
 
   def train_batches(
@@ -220,7 +229,8 @@ def _check_batch_size(batch_size) -> int:
   return int(batch_size)
 
 
-def _epoch_dataset(part: SplitData, batch_size: int, shuffle: bool, seed, epoch):
+def _epoch_dataset(part: SplitData, batch_size: int, shuffle: bool, seed, epoch,
+                   by_length: bool = False):
   """The batches of one pass; `epoch` may be a Python int or a scalar tensor."""
   n = part.size
   num_batches = math.ceil(n / batch_size)
@@ -236,7 +246,10 @@ def _epoch_dataset(part: SplitData, batch_size: int, shuffle: bool, seed, epoch)
       alg=_RNG_ALG,
     )
   else:
-    order = tf.range(n, dtype=tf.int64)
+    if by_length:
+      order = tf.constant(np.argsort(part.lengths, kind="stable"), tf.int64)
+    else:
+      order = tf.range(n, dtype=tf.int64)
     batch_order = tf.range(num_batches, dtype=tf.int64)
   # One stateless seed per batch for any random draw (image binarisation).
   noise_seeds = tf.random.stateless_uniform(
