@@ -275,17 +275,22 @@ def timed(fn, *args):
   return result, time.perf_counter() - start
 
 
-def matmul_peak(size=2048, reps=5, dtype=tf.float32):
-  """Best-of-`reps` GFLOP/s of one [size, size] @ [size, size] tf.matmul (2 n^3 FLOPs)."""
-  a = tf.random.stateless_normal([size, size], [1, 2], dtype=dtype)
-  b = tf.random.stateless_normal([size, size], [3, 4], dtype=dtype)
+def matmul_rate(m, k, n, reps=5, dtype=tf.float32):
+  """Best-of-`reps` GFLOP/s of one [m, k] @ [k, n] tf.matmul (2 m k n FLOPs)."""
+  a = tf.random.stateless_normal([m, k], [1, 2], dtype=dtype)
+  b = tf.random.stateless_normal([k, n], [3, 4], dtype=dtype)
   product = tf.function(lambda u, v: tf.matmul(u, v)[0, 0])  # the scalar read syncs
   product(a, b).numpy()
   best = math.inf
   for _ in range(reps):
     _, seconds = timed(lambda: product(a, b).numpy())
     best = min(best, seconds)
-  return 2.0 * size**3 / best / 1e9
+  return 2.0 * m * k * n / best / 1e9
+
+
+def matmul_peak(size=2048, reps=5, dtype=tf.float32):
+  """Best-of-`reps` GFLOP/s of one [size, size] @ [size, size] tf.matmul: the machine's peak."""
+  return matmul_rate(size, size, size, reps, dtype)
 
 
 # ---------------------------------------------------------------------------- tables

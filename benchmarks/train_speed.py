@@ -43,7 +43,11 @@ Gate nonlinearities, the softmax, embedding look-ups and the optimiser update ar
 not counted. The achieved GFLOP/s is these FLOPs over the timed seconds; the
 fraction of peak divides by the best of --peak_reps float32 tf.matmuls of
 --peak_size squared matrices timed in the same process, before and again after
-the variants (also for bf16).
+the variants (also for bf16). Two more rates bound what a step can reach: the
+bfloat16 peak of the same matmul (with the bf16 variant; its ratio to the fp32
+peak caps the bf16/fp32 speed ratio of any matmul-bound step) and the rate of
+one LSTM step's recurrent matmul, [B, H] x [H, 4H], which the recurrence cannot
+batch over time (a quarter of the he2019 FLOPs).
 """
 
 import dataclasses
@@ -233,7 +237,7 @@ def release_memory():
 
 
 # ----------------------------------------------------------------------------- report
-def report(config, source, batches, timings, peak, wait):
+def report(config, source, batches, timings, peak, wait, bf16_peak, recurrent):
   """The final table and its summary lines, as one string."""
   baseline = next((t for t in timings if t.variant == "eager"), None)
   rows = []
@@ -255,9 +259,15 @@ def report(config, source, batches, timings, peak, wait):
       f"fp32 matmul peak ({FLAGS.peak_size}x{FLAGS.peak_size}, best of {FLAGS.peak_reps} "
       "before and after the variants): "
       f"{peak:.1f} GFLOP/s",
-      "",
-      common.format_table(headers, rows),
+      f"recurrent matmul of one LSTM step ([{config.batch_size}, {config.hidden_dim}] x "
+      f"[{config.hidden_dim}, {4 * config.hidden_dim}], best of {FLAGS.peak_reps}): "
+      f"{recurrent:.1f} GFLOP/s, {100.0 * recurrent / peak:.1f}% of the fp32 peak",
   ]
+  if bf16_peak is not None:
+    lines.append(f"bf16 matmul peak (same size): {bf16_peak:.1f} GFLOP/s, "
+                 f"{bf16_peak / peak:.2f} x the fp32 peak (the most a matmul-bound step can "
+                 "gain from bfloat16 here)")
+  lines += ["", common.format_table(headers, rows)]
   if wait is not None:
     lines += ["", f"input pipeline (tf.data -> keras step with the {selected_lstms()[0]} LSTM, "
                   f"{pipeline_steps()} steps): "
@@ -313,7 +323,13 @@ def main(argv):
   # A second measurement after the variants: a peak taken while the machine was
   # briefly busy would inflate every "% fp32 peak".
   peak = max(peak, common.matmul_peak(FLAGS.peak_size, FLAGS.peak_reps))
-  print(report(config, source, batches, timings, peak, wait))
+  bf16_peak = None
+  if "bf16" in FLAGS.variants:
+    bf16_peak = max(common.matmul_peak(FLAGS.peak_size, FLAGS.peak_reps, tf.bfloat16)
+                    for _ in range(2))
+  recurrent = common.matmul_rate(config.batch_size, config.hidden_dim, 4 * config.hidden_dim,
+                                 FLAGS.peak_reps)
+  print(report(config, source, batches, timings, peak, wait, bf16_peak, recurrent))
 
 
 if __name__ == "__main__":

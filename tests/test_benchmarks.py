@@ -60,6 +60,7 @@ def test_train_speed_prints_every_variant(data_dir):
   for cells in rows.values():
     assert_positive_finite(cells)
   assert rows["eager"][2] == "1.00"  # the ratio column of the baseline
+  assert "recurrent matmul of one LSTM step" in output and "bf16 matmul peak" in output
   assert "wait" in output and "GFLOP/s" in output
 
 
