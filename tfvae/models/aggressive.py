@@ -18,7 +18,8 @@ as a plain VAE. The schedule of their public code, kept here:
                (100) steps.
   outer step   one decoder-only step, then the next inner loop.
   phase end    after every epoch, leave the phase for good if validation MI
-               fell below the previous epoch's (`AggressivePhaseEnd`).
+               fell below the previous epoch's (`AggressivePhaseEnd`), the
+               first epoch's being compared with 0.
 
 Encoder and decoder have optimisers of their own: the compiled one
 (`model.optimizer`) for the encoder, `model.decoder_optimizer` for the
@@ -49,7 +50,11 @@ data stream:
   * the epoch logs average the decoder and joint steps only (as He et al.
     report the outer-loop loss); `batch_loss` is updated by every step;
   * the inner loop stops after at most `inner_cap` encoder steps, where He et
-    al.'s `while sub_iter < 100` allows 99.
+    al.'s `while sub_iter < 100` allows 99;
+  * validation MI is their estimator with E_q log q(z|x) taken at the sample
+    (`EpochMetrics`): the same expectation, without the noise of several
+    tenths of a nat that on a few validation batches made the first epoch's
+    MI negative near collapse, ending the phase by chance.
 """
 
 import contextlib
