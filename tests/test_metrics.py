@@ -268,12 +268,17 @@ def test_mutual_information_matches_numpy_reference():
     metrics.mutual_information_per_batch(loc, scale, [10, 10], noise=noise)
 
 
+def _spread_posteriors(rng, n, d):
+  """(loc, scale, noise) [n, d] each: posteriors spread around 0, scales near e^-1."""
+  loc = rng.normal(size=(n, d))
+  scale = np.exp(rng.normal(size=(n, d)) * 0.3 - 1.0)
+  return loc, scale, rng.normal(size=(n, d))
+
+
 def test_mutual_information_large_set_and_collapse():
   rng = np.random.default_rng(7)
   n, d = 4000, 32
-  loc = rng.normal(size=(n, d))
-  scale = np.exp(rng.normal(size=(n, d)) * 0.3 - 1.0)
-  noise = rng.normal(size=(n, d))
+  loc, scale, noise = _spread_posteriors(rng, n, d)
   got = metrics.mutual_information(loc, scale, noise=noise).numpy()
   # Reference through the expanded quadratic form in float64 (fine here).
   z = loc + scale * noise
@@ -298,11 +303,8 @@ def test_mutual_information_large_set_and_collapse():
 
 
 def test_sampled_entropy_mi_matches_numpy_and_vanishes_at_collapse():
-  rng = np.random.default_rng(11)
   n, d = 200, 32
-  loc = rng.normal(size=(n, d))
-  scale = np.exp(rng.normal(size=(n, d)) * 0.3 - 1.0)
-  noise = rng.normal(size=(n, d))
+  loc, scale, noise = _spread_posteriors(np.random.default_rng(11), n, d)
   np.testing.assert_allclose(
     metrics.mutual_information(loc, scale, noise=noise, entropy="sampled").numpy(),
     _numpy_mi(loc, scale, noise, "sampled"), rtol=1e-9)
