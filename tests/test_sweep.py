@@ -1,4 +1,4 @@
-"""The sweep's grid and fronts (E11); the end-to-end command is in test_launch.py."""
+"""The sweep's grid and fronts (E11); the end-to-end command is in test_launch_methods.py."""
 
 import math
 

@@ -1,0 +1,50 @@
+"""Running the launchers in subprocesses and reading their event files (test helpers)."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import tensorflow as tf
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+# A model small enough that a launcher run takes seconds.
+TINY = ["--embed_dim=8", "--hidden_dim=16", "--batch_size=32", "--eval_samples=8",
+        "--eval_chunk_size=4", "--log_every_steps=2", "--verbose=2"]
+
+
+def command(module, *flags):
+  return [sys.executable, "-m", module, *flags]
+
+
+def env():
+  """The environment of a launcher subprocess: this checkout first, no TF_CONFIG."""
+  variables = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
+  variables.pop("TF_CONFIG", None)
+  return variables
+
+
+def run(module, *flags, check=True):
+  """`python -m module flags` from the repository root; with `check`, fails on a non-zero exit."""
+  result = subprocess.run(command(module, *flags), cwd=ROOT, env=env(), capture_output=True,
+                          text=True, timeout=600)
+  if check and result.returncode != 0:
+    raise AssertionError(f"{module} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+  return result
+
+
+def events(directory):
+  """Every event of the event files under `directory`."""
+  return [event for path in pathlib.Path(directory).glob("**/events.out.tfevents.*")
+          for event in tf.compat.v1.train.summary_iterator(str(path))]
+
+
+def scalar_values(directory, tag):
+  """(step, value) pairs of a scalar tag ("<run folder>/<tag>") in the events under `directory`."""
+  values = []
+  for path in pathlib.Path(directory).glob("**/events.out.tfevents.*"):
+    for event in tf.compat.v1.train.summary_iterator(str(path)):
+      for value in event.summary.value:
+        if f"{path.parent.name}/{value.tag}" == tag:
+          values.append((event.step, float(tf.make_ndarray(value.tensor))))
+  return sorted(values)

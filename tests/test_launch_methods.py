@@ -1,0 +1,147 @@
+"""The launchers' method options end to end, in subprocesses: remedy presets, Monte-Carlo
+objectives, categorical latents, VQ-VAE and the sweep."""
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.launch_runs import TINY
+from tests.launch_runs import events as _events
+from tests.launch_runs import run as _run
+from tests.launch_runs import scalar_values as _scalar_values
+
+
+def test_li2019_preset_trains_both_stages_and_resumes(tmp_path):
+  flags = ("--preset=li2019_pretrain_fb", f"--model_dir={tmp_path}", "--fb_lambda=2",
+           "--epochs=2", "--pretrain_epochs=1", "--steps_per_epoch=3", *TINY)
+  first = _run("launch.train", *flags)
+  assert tf.train.latest_checkpoint(str(tmp_path / "pretrain")).endswith("ckpt-1")
+  assert tf.train.latest_checkpoint(str(tmp_path / "fb")).endswith("ckpt-2")
+  pretrain = json.loads((tmp_path / "pretrain" / "results.json").read_text())
+  assert pretrain["config"]["objective"] == "autoencoder" and pretrain["test"] == {}
+  results = json.loads((tmp_path / "fb" / "results.json").read_text())
+  assert results["config"]["objective"] == "free_bits" and results["config"]["fb_lambda"] == 2
+  assert results["config"]["init_encoder_from"] == str(tmp_path / "pretrain")
+  assert np.isfinite(results["test"]["nll"]) and "| NLL (IW) |" in first.stdout
+  again = _run("launch.train", *flags)
+  assert json.loads((tmp_path / "fb" / "results.json").read_text())["step"] == results["step"]
+  assert again.stdout.split("| NLL (IW) |")[1] == first.stdout.split("| NLL (IW) |")[1]
+  # Stage 2 alone, from the stage-1 checkpoint.
+  alone = tmp_path / "alone"
+  _run("launch.train", f"--model_dir={alone}", "--objective=free_bits", "--fb_lambda=2",
+       f"--init_encoder_from={tmp_path / 'pretrain'}", "--epochs=1", "--steps_per_epoch=2",
+       *TINY)
+  assert tf.train.latest_checkpoint(str(alone)).endswith("ckpt-1")
+
+
+def test_annealing_preset_logs_a_rising_beta(tmp_path):
+  _run("launch.train", "--preset=kl_anneal", f"--model_dir={tmp_path}", "--epochs=2",
+       "--steps_per_epoch=6", "--anneal_epochs=2", "--log_every_steps=1", *TINY[:-3])
+  betas = [value for _, value in _scalar_values(tmp_path, "train/batch_beta")]
+  assert len(betas) >= 6, betas
+  assert betas[0] == pytest.approx(0.1)  # schedule(0) = anneal_start, 1 at step 12
+  assert all(b2 > b1 for b1, b2 in zip(betas, betas[1:]))
+  assert betas[-1] <= 1.0
+
+
+def test_controlvae_preset_moves_beta_with_the_controller(tmp_path):
+  _run("launch.train", "--preset=controlvae_kl15", f"--model_dir={tmp_path}", "--epochs=1",
+       "--steps_per_epoch=6", "--kp=0.5", "--log_every_steps=1", *TINY[:-3])
+  results = json.loads((tmp_path / "results.json").read_text())
+  assert results["config"]["model"] == "controlvae" and results["config"]["kp"] == 0.5
+  betas = [value for _, value in _scalar_values(tmp_path, "train/batch_beta")]
+  # KL far below 15 nats: e > 0, P = Kp / (1 + e^e) is tiny and beta stays near beta_min.
+  assert betas and max(betas) < 0.01
+
+
+@pytest.mark.parametrize("flags, message", [
+    (("--objective=free_bits",), "--fb_lambda"),
+    (("--preset=li2019_pretrain_fb",), "--model_dir"),
+    (("--preset=controlvae_kl15", "--beta_schedule=linear"), "controller"),
+    (("--init_encoder_from=/nonexistent/run",), "config.json"),
+])
+def test_remedy_flag_errors(tmp_path, flags, message):
+  if "--preset=li2019_pretrain_fb" not in flags:
+    flags = (*flags, f"--model_dir={tmp_path}")
+  result = _run("launch.train", *flags, check=False)
+  assert result.returncode == 1, result.stderr[-2000:]
+  assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_aggressive_preset_trains_two_optimisers_and_logs_the_phase(tmp_path):
+  _run("launch.train", "--preset=he2019_aggressive", f"--model_dir={tmp_path}", "--epochs=2",
+       "--steps_per_epoch=8", "--inner_cap=4", "--check_every=2", *TINY)
+  reader = tf.train.load_checkpoint(str(tmp_path))
+  names = reader.get_variable_to_shape_map()
+  encoder_steps = reader.get_tensor("optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE")
+  decoder_steps = [reader.get_tensor(n) for n in names
+                   if n.startswith("other_optimizers/decoder_optimizer/_iterations")]
+  assert decoder_steps and 0 < decoder_steps[0] < encoder_steps
+  phases = [value for _, value in _scalar_values(tmp_path, "train/epoch_aggressive")]
+  assert len(phases) == 2 and phases[0] in (0.0, 1.0)
+
+
+def test_monte_carlo_model_trains_from_the_launcher(tmp_path):
+  _run("launch.train", "--model=monte_carlo", "--estimator=dreg", "--num_samples=4",
+       "--mi_objective=renyi", "--mi_lambda=0.5", "--renyi_alpha=0.5", "--num_kl=2",
+       f"--model_dir={tmp_path}", "--epochs=1", "--steps_per_epoch=4", "--log_every_steps=1",
+       *TINY[:-3])
+  results = json.loads((tmp_path / "results.json").read_text())
+  assert results["config"]["estimator"] == "dreg" and results["config"]["num_kl"] == 2
+  assert len(_scalar_values(tmp_path, "train/batch_true_kl")) >= 4
+  result = _run("launch.train", "--model=monte_carlo", "--estimator=vimco", "--num_samples=1",
+                f"--model_dir={tmp_path / 'bad'}", check=False)
+  assert result.returncode == 1 and "--num_samples >= 2" in result.stderr
+  assert "Traceback" not in result.stderr
+
+
+def test_categorical_latents_train_with_vimco_on_uniform_symbols(tmp_path):
+  symbols = ("--dataset=uniform10k", "--data_option=num_symbols=50", "--data_option=num_train=200",
+             "--data_option=num_valid=64", "--data_option=num_test=64")
+  _run("launch.train", "--model=monte_carlo", "--latent_type=categorical", "--latent_dim=2",
+       "--num_categories=3", "--estimator=vimco", "--num_samples=4", "--mi_lambda=0.5",
+       f"--model_dir={tmp_path}", "--epochs=1", "--steps_per_epoch=3", "--eval_samples=10",
+       *symbols)
+  results = json.loads((tmp_path / "results.json").read_text())
+  assert results["config"]["latent_type"] == "categorical"
+  assert math.isfinite(results["test"]["nll"])
+  result = _run("launch.train", "--model=monte_carlo", "--latent_type=categorical",
+                "--estimator=dreg", f"--model_dir={tmp_path / 'bad'}", *symbols, check=False)
+  assert result.returncode == 1 and "--estimator=reinforce or vimco" in result.stderr
+  assert "Traceback" not in result.stderr
+
+
+def test_vq_vae_trains_from_the_launcher(tmp_path):
+  _run("launch.train", "--model=vqvae", "--dataset=uniform10k", "--data_option=num_symbols=20",
+       "--data_option=num_train=200", "--data_option=num_valid=64", "--data_option=num_test=64",
+       "--latent_dim=2", "--num_categories=5", "--embed_dim=8", "--hidden_dim=8",
+       f"--model_dir={tmp_path}", "--epochs=1", "--steps_per_epoch=3", "--eval_samples=4")
+  results = json.loads((tmp_path / "results.json").read_text())
+  assert results["test"]["kl"] == pytest.approx(2 * math.log(5), rel=1e-5)  # n ln C.
+  result = _run("launch.train", "--model=vqvae", "--objective=free_bits", "--fb_lambda=1",
+                f"--model_dir={tmp_path / 'bad'}", check=False)
+  assert result.returncode == 1 and "--model=vqvae" in result.stderr
+
+
+def test_sweep_writes_the_front_and_resumes(tmp_path):
+  flags = ("--samples=1,2", "--lambdas=0,0.5", "--learning_rates=0.01", "--steps=3",
+           f"--out_dir={tmp_path}")
+  first = _run("launch.sweep", *flags)
+  assert "| dreg 2 renyi | renyi |" in first.stdout
+  rows = list(csv.DictReader((tmp_path / "points.csv").open()))
+  assert len(rows) == 4 and {row["series"] for row in rows} == {"dreg 1 renyi", "dreg 2 renyi"}
+  assert all(math.isfinite(float(row["nll"])) for row in rows)
+  assert (tmp_path / "front.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+  tags = {value.tag for event in _events(tmp_path / "summary") for value in event.summary.value}
+  assert {"pareto_front", "optimum_nll"} <= tags
+  # A rerun reads every point back instead of training it again.
+  mtimes = {p: p.stat().st_mtime for p in tmp_path.glob("runs/*/sweep_point.json")}
+  again = _run("launch.sweep", *flags)
+  assert again.stdout == first.stdout
+  assert mtimes == {p: p.stat().st_mtime for p in tmp_path.glob("runs/*/sweep_point.json")}
+  bad = _run("launch.sweep", "--lambdas=0,high", f"--out_dir={tmp_path / 'bad'}", check=False)
+  assert bad.returncode == 1 and "--lambdas takes a comma-separated list" in bad.stderr
