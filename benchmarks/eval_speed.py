@@ -53,6 +53,7 @@ from absl import logging
 
 from benchmarks import cli
 from benchmarks import common
+from tfvae import data
 from tfvae import metrics
 
 # Sentences (and batch size) per config when --sentences (--batch_size) is not given,
@@ -98,11 +99,6 @@ def make_batches(rows, size, sort_by_length):
   if sort_by_length:
     rows = sorted(rows, key=len)
   return [common.pad_rows(rows[i:i + size]) for i in range(0, len(rows), size)]
-
-
-def count_tokens(x):
-  """Predicted tokens per row of a [B, T] batch: words and </s> (not <s>, not padding)."""
-  return np.sum(np.asarray(x) != common.PAD_ID, axis=1) - 1
 
 
 # ----------------------------------------------------------------------------- variants
@@ -162,10 +158,10 @@ def run_batched_tf_function(model, batches, shortest, seed):
 def run_evaluate(model, batches, shortest):
   """(mean NLL repeated per row, seconds, warm-up seconds) of `tfvae.metrics.evaluate`."""
 
-  def run(data):
-    return metrics.evaluate(model, [tf.constant(b) for b in data], num_samples=FLAGS.samples,
+  def run(some_batches):
+    return metrics.evaluate(model, [tf.constant(b) for b in some_batches], num_samples=FLAGS.samples,
                             chunk_size=FLAGS.chunk_size, seed=FLAGS.seed,
-                            count_tokens=count_tokens)
+                            count_tokens=data.count_tokens)
 
   _, warmup = common.timed(run, [shortest[np.newaxis]])
   results, seconds = common.timed(run, batches)
