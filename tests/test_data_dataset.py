@@ -119,6 +119,9 @@ def test_by_length_pass_sorts_the_split_stably_and_keeps_every_row():
   assert mean_pad(ds.batches("test", 8, by_length=True)) < 0.5 * mean_pad(ds.batches("test", 8))
   with pytest.raises(DataError, match="cannot also shuffle"):
     ds.batches("test", 8, by_length=True, shuffle=True)
+  images = build_image_dataset("toy", {"train": np.zeros((4, 28, 28), np.uint8)})
+  with pytest.raises(DataError, match="applies to text data sets"):
+    images.batches("train", 2, by_length=True)
 
 
 def test_count_tokens_counts_words_and_eos():
