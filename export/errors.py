@@ -1,5 +1,7 @@
 """The error a user of the exporter can fix (bad flags, bad directories)."""
 
+from tfvae.errors import UserError
 
-class ExportError(ValueError):
+
+class ExportError(UserError, ValueError):
   """An export cannot proceed; the message says what is wrong and how to fix it."""

@@ -13,8 +13,7 @@ from absl import app
 from absl import flags
 
 from export import exporter
-from export.errors import ExportError
-from launch import common
+from tfvae.errors import UserError
 
 FLAGS = flags.FLAGS
 
@@ -29,7 +28,6 @@ flags.DEFINE_integer("max_generate", None,
 flags.mark_flags_as_required(["model_dir", "name"])
 
 export_run = exporter.export_run
-USER_ERRORS = (*common.USER_ERRORS, ExportError)
 
 
 def summary(exported):
@@ -51,7 +49,7 @@ def main(argv):
   try:
     exported = export_run(FLAGS.model_dir, FLAGS.export_base, FLAGS.name,
                           max_words=FLAGS.max_words, max_generate=FLAGS.max_generate)
-  except USER_ERRORS as error:
+  except UserError as error:
     message = " ".join(str(error).splitlines())
     print(f"error: {message}", file=sys.stderr)
     sys.exit(1)

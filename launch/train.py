@@ -13,10 +13,8 @@ from absl import flags
 
 from launch import common
 from tfvae.training import config as config_lib
-from tfvae.training import loop
 from tfvae.training import presets
 from tfvae.training import report
-from tfvae.training import strategies
 
 FLAGS = flags.FLAGS
 
@@ -159,12 +157,24 @@ def config_from_flags():
                              **values)
 
 
+def check_stages(config):
+  """Validates every stage of `config` (presets.stages) without TensorFlow."""
+  for stage in presets.stages(config):
+    stage.resolved().validate()
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments {argv[1:]}; all options are --flags.")
+  config = config_from_flags()
+  common.run_or_exit(check_stages, config)
+  # TensorFlow takes seconds to import: bad flags are reported before that.
+  from tfvae.training import loop
+  from tfvae.training import strategies
+
   if FLAGS.num_cpu_devices:
     strategies.split_cpu(FLAGS.num_cpu_devices)
-  results = common.run_or_exit(loop.train_stages, config_from_flags())
+  results = common.run_or_exit(loop.train_stages, config)
   model_dir = results["config"]["model_dir"]
   print(report.metrics_table(results["test"], f"Test metrics ({model_dir})"))
   print(f"\nResults and config: {model_dir}/results.json")

@@ -4,6 +4,7 @@ import json
 import pathlib
 import signal
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -151,6 +152,16 @@ def test_bad_flags_give_clear_errors(tmp_path, flag, message):
   assert "Traceback" not in result.stderr
 
 
+def test_flags_are_checked_before_tensorflow_is_imported():
+  """A bad flag is reported at once: launch.train imports TensorFlow only for a valid run."""
+  code = ("import sys; sys.argv = ['train', '--latent_dim=0']; from absl import app; "
+          "from launch import train; assert 'tensorflow' not in sys.modules; app.run(train.main)")
+  result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(),
+                          capture_output=True, text=True, timeout=120)
+  assert result.returncode == 1, result.stderr[-2000:]
+  assert "--latent_dim must be a positive integer" in result.stderr
+
+
 def test_unknown_flag_is_rejected(tmp_path):
   result = _run("launch.train", "--no_such_flag=1", check=False)
   assert result.returncode != 0 and "no_such_flag" in result.stderr
@@ -163,13 +174,15 @@ def test_mirrored_strategy_from_the_launcher(tmp_path):
 
 
 @pytest.mark.parametrize("flags", [
-    ("--dataset=ptb", "--max_length=20"),
+    # A 2,000-word vocabulary keeps the [rows, T, V] logits of the test split small.
+    ("--dataset=ptb", "--max_length=20", "--vocab_size=2000"),
     ("--dataset=binarized_mnist", "--network=mlp"),
 ])
 def test_real_data_sets_train_and_evaluate(tmp_path, flags):
-  result = _run("launch.train", f"--model_dir={tmp_path}", "--epochs=1", "--steps_per_epoch=2",
-                "--latent_dim=4", "--eval_samples=2", "--eval_chunk_size=2",
-                "--epoch_eval_batches=1", *flags, *TINY)
+  # Flags given later override TINY's.
+  result = _run("launch.train", f"--model_dir={tmp_path}", *TINY, "--epochs=1",
+                "--steps_per_epoch=2", "--latent_dim=4", "--eval_samples=2",
+                "--eval_chunk_size=2", "--epoch_eval_batches=1", *flags)
   results = json.loads((tmp_path / "results.json").read_text())
   assert np.isfinite(results["test"]["nll"])
   expected_examples = 3761 if "ptb" in flags[0] else 10000

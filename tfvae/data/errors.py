@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
+from tfvae.errors import UserError
+
 DATA_DIR_ENV = "TFVAE_DATA_DIR"
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
   """A data set could not be found, read or used as asked."""
 
 

@@ -6,9 +6,10 @@ import keras
 
 from tfvae import metrics
 from tfvae import schedules
+from tfvae.errors import UserError
 
 
-class TrainingDivergedError(FloatingPointError):
+class TrainingDivergedError(UserError, FloatingPointError):
   """The training loss became NaN or infinite."""
 
 

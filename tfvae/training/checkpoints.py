@@ -22,16 +22,17 @@ from absl import logging
 import keras
 import tensorflow as tf
 
+from tfvae.errors import UserError
 from tfvae.training.config import Config
 
 CONFIG_FILE = "config.json"
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(UserError, ValueError):
   """The checkpoint in a run directory belongs to another model or config."""
 
 
-class RunDirectoryError(FileNotFoundError):
+class RunDirectoryError(UserError, FileNotFoundError):
   """A run directory lacks the config or checkpoint an operation needs."""
 
 

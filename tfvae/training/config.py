@@ -8,6 +8,8 @@ default data set gives a model small enough to train on 2 CPU cores in minutes.
 import dataclasses
 import json
 
+from tfvae.errors import UserError
+
 MODELS = ("vae", "controlvae", "aggressive", "savae", "monte_carlo", "vqvae")
 MI_OBJECTIVES = ("kl", "renyi", "power")
 ESTIMATORS = ("elbo", "iwae", "stl", "dreg", "reinforce", "vimco")
@@ -47,7 +49,7 @@ ENCODER_FIELDS = ("dataset", "data_options", "max_length", "vocab_size", "networ
                   "hidden_dim", "latent_dim", "latent_type", "num_categories")
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
   """A configuration value is invalid; the message names the flag and the fix."""
 
 

@@ -1,0 +1,13 @@
+"""`UserError`: the base class of every error that the user of tfvae can fix.
+
+Bad flags or configs, missing or malformed data files, a run directory without
+a checkpoint or with another model's, a loss that became NaN: each module
+raises its own subclass with a message that says what was wrong and what to do.
+The launchers catch `UserError` alone, print the message on one line and exit
+with status 1. This module imports nothing, so a launcher can check its flags
+and report a bad one before it imports TensorFlow.
+"""
+
+
+class UserError(Exception):
+  """A problem in the user's input; the message says what was wrong and how to fix it."""
