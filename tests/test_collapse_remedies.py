@@ -137,13 +137,14 @@ def test_aggressive_training_keeps_the_posterior_informative():
   """He et al. 2019: with the encoder trained ahead of each decoder step, MI stays up.
 
   The same run with one encoder step per decoder step (the inner loop
-  removed, as many updates of each network as the plain VAE's) collapses like
-  the plain VAE. Inner loops are shortened (windows of 5, at most 30 steps);
-  a step of the aggressive phase is a whole inner loop and one decoder update.
+  removed), for 150 steps, almost four times the aggressive run's 40 decoder
+  updates, collapses like the plain VAE (MI 0.04 vs 0.39 nats). Inner loops
+  are shortened (windows of 5, at most 30 steps); a step of the aggressive
+  phase is a whole inner loop and one decoder update.
   """
   x = _test_batch(500)
   aggressive, _ = _train(model="aggressive", steps=40, inner_cap=30, check_every=5)
-  alternating, _ = _train(model="aggressive", steps=STEPS, inner_cap=1, check_every=1)
+  alternating, _ = _train(model="aggressive", steps=150, inner_cap=1, check_every=1)
   assert aggressive.decoder_optimizer.iterations.numpy() == 40
   mi = _mutual_information(aggressive, x)
   assert mi > _mutual_information(alternating, x) + 0.15

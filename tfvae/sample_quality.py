@@ -32,7 +32,6 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 from absl import logging
-from nltk.translate import bleu_score
 
 from tfvae import random as tfvae_random
 
@@ -138,6 +137,9 @@ def self_bleu_orders(
   seed: int = 0,
 ) -> dict[int, float]:
   """Self-BLEU for several orders at once: {order: score}; see `self_bleu`."""
+  # nltk (with scipy.stats) takes most of a second to import: only when scoring.
+  from nltk.translate import bleu_score
+
   if not orders:
     raise ValueError("Give at least one BLEU order.")
   corpus = [_tokens(s) for s in sentences]
