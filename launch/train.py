@@ -166,7 +166,7 @@ def check_stages(config):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments {argv[1:]}; all options are --flags.")
-  config = config_from_flags()
+  config = common.run_or_exit(config_from_flags)
   common.run_or_exit(check_stages, config)
   # TensorFlow takes seconds to import: bad flags are reported before that.
   from tfvae.training import loop
