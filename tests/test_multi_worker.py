@@ -8,8 +8,6 @@ one-process run on the same global batches.
 """
 
 import json
-import os
-import pathlib
 import socket
 import subprocess
 import sys
@@ -19,10 +17,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests import launch_runs
+from tests.launch_runs import ROOT
 from tfvae.training import config as config_lib
 from tfvae.training import strategies
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 FLAGS = ["--embed_dim=8", "--hidden_dim=16", "--batch_size=32", "--learning_rate=0.05",
          "--eval_samples=4", "--eval_chunk_size=4", "--epoch_eval_samples=4",
          "--epoch_eval_batches=1", "--steps_per_epoch=3", "--verbose=2", "--deterministic"]
@@ -45,10 +44,8 @@ def _free_loopback_ports(count):
 
 
 def _env(**extra):
-  env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
-  env.pop("TF_CONFIG", None)
-  env.update(extra)
-  return env
+  """A launcher subprocess's environment (tests/launch_runs.py) plus `extra`."""
+  return {**launch_runs.env(), **extra}
 
 
 def _train_on_two_workers(model_dir, scratch, *flags):
