@@ -3,6 +3,8 @@ r"""Evaluation speed of the importance-weighted log-likelihood (METHODS.md E1-E5
   python -m benchmarks.eval_speed --config=he2019 --sentences=16 --samples=500
   python -m benchmarks.eval_speed --config=he2019 --sentences=0 --baseline_sentences=16 \
       --sort_by_length --variants=per_sentence_eager,evaluate      # the whole test split
+  python -m benchmarks.eval_speed --config=he2019 --sentences=10 --longest \
+      --batch_size=10 --variants=evaluate        # memory of the longest batch of the split
 
 log p(x) ~= log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x), z_k ~ q(z|x), K = --samples,
 on the same sentences in up to three ways, with the same untrained model (the
@@ -15,7 +17,9 @@ cost does not depend on the weights):
   batched_tf_function  `tfvae.metrics.iw_log_likelihood` on batches of
                        --batch_size consecutive sentences (padded to the longest;
                        in length order with --sort_by_length), inside one
-                       tf.function traced once for [None, None] batches;
+                       tf.function traced once for [None, None] batches,
+                       scoring at most --decode_budget samples x tokens per
+                       decoder call (`tfvae.metrics.decoder_log_prob`);
   evaluate             `tfvae.metrics.evaluate` on the same batches: every
                        metric of `launch.evaluate` (IW-NLL, PPL, reconstruction,
                        KL, MI, active units) in one pass over the data. It
@@ -72,6 +76,11 @@ flags.DEFINE_integer("samples", 500, "Importance samples K per sentence.")
 flags.DEFINE_integer("chunk_size", 100, "Samples per chunk (every variant).")
 flags.DEFINE_integer("batch_size", None, "Sentences per batch of the batched variants "
                      "(default: per config; the decoder sees chunk_size x batch_size rows).")
+flags.DEFINE_bool("longest", False, "Evaluate the longest test sentences (the memory worst "
+                  "case) instead of the first ones.")
+flags.DEFINE_integer("decode_budget", metrics.DECODE_BUDGET, "Most samples x tokens per decoder "
+                     "call of the batched variants (tfvae.metrics.decoder_log_prob); 0: whole "
+                     "chunks.", lower_bound=0)
 flags.DEFINE_bool("sort_by_length", False, "Batch the sentences in length order (as the "
                   "reference harness does) instead of their stored order (as tfvae's evaluate).")
 
@@ -80,18 +89,27 @@ FLAGS = cli.FLAGS
 
 # ----------------------------------------------------------------------------- data
 def eval_rows(config, dataset, count, data_dir, seed):
-  """`count` (0: all) unpadded id rows: the first test sentences (ptb) or random synthetic rows."""
+  """`count` (0: all) unpadded id rows: test sentences (ptb) or synthetic rows.
+
+  The first sentences of the split (random synthetic rows), or with --longest
+  the longest ones: the batches that need the most memory.
+  """
   if dataset is not None:
     rows = []
     for batch in dataset.batches("test", config.batch_size):
       rows.extend(common.strip_padding(batch.numpy()))
-      if count and len(rows) >= count:
+      if count and len(rows) >= count and not FLAGS.longest:
         break
-    what = "first sentences" if count else "whole split"
-    return rows[:count or None], f"ptb test split (tfvae.data.load), {what}"
-  rows, source = common.synthetic_rows(config, data_dir, seed)
-  picked = np.random.default_rng(seed).choice(len(rows), size=count or len(rows), replace=False)
-  return [rows[i] for i in picked], source
+    source = "ptb test split (tfvae.data.load)"
+  else:
+    rows, source = common.synthetic_rows(config, data_dir, seed)
+    if not FLAGS.longest:
+      order = np.random.default_rng(seed).permutation(len(rows))
+      rows = [rows[i] for i in order]
+  if FLAGS.longest:
+    rows = sorted(rows, key=len)[::-1]
+    source += ", longest first"
+  return rows[:count or None], source
 
 
 def make_batches(rows, size, sort_by_length):
@@ -124,7 +142,7 @@ def batched_log_px_fn(model, num_samples, chunk_size):
   @tf.function(input_signature=signature)
   def log_px(x, seed):
     return metrics.iw_log_likelihood(model, x, num_samples=num_samples, chunk_size=chunk_size,
-                                     seed=seed)
+                                     seed=seed, decode_budget=FLAGS.decode_budget or None)
 
   return log_px
 
@@ -161,7 +179,8 @@ def run_evaluate(model, batches, shortest):
   def run(some_batches):
     return metrics.evaluate(model, [tf.constant(b) for b in some_batches], num_samples=FLAGS.samples,
                             chunk_size=FLAGS.chunk_size, seed=FLAGS.seed,
-                            count_tokens=data.count_tokens)
+                            count_tokens=data.count_tokens,
+                            decode_budget=FLAGS.decode_budget or None)
 
   _, warmup = common.timed(run, [shortest[np.newaxis]])
   results, seconds = common.timed(run, batches)
@@ -207,7 +226,8 @@ def report(config, source, rows, baseline_rows, batches, results, peak, split_si
       f"{len(rows)} sentences ({mean_words(rows):.1f} words on average), K = "
       f"{FLAGS.samples} in chunks of {FLAGS.chunk_size}; batched variants: "
       f"{len(batches)} batches of <= {batch_size()}, {order} (padding "
-      f"{100.0 * (1 - real / padded):.1f}% of positions); baseline on the first "
+      f"{100.0 * (1 - real / padded):.1f}% of positions), decode budget "
+      f"{FLAGS.decode_budget or 'none'}; baseline on the first "
       f"{len(baseline_rows)} ({mean_words(baseline_rows):.1f} words on average)",
       f"IW-NLL matmul FLOPs (encoder + K decoders, unpadded): {per_sentence / 1e9:.1f} GFLOP "
       f"per sentence; fp32 matmul peak ({FLAGS.peak_size}x{FLAGS.peak_size}, best of "

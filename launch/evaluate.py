@@ -11,6 +11,7 @@ from absl import app
 from absl import flags
 
 from launch import common
+from tfvae import metrics
 from tfvae.training import loop
 from tfvae.training import report
 
@@ -22,6 +23,10 @@ flags.DEFINE_integer("eval_samples", 500, "Importance samples K for IW-NLL.")
 flags.DEFINE_integer("eval_chunk_size", 100, "Importance samples per chunk.")
 flags.DEFINE_integer("eval_batch_size", None,
                      "Examples per evaluation batch (default: 1000 // eval_chunk_size).")
+flags.DEFINE_integer("eval_decode_budget", metrics.DECODE_BUDGET,
+                     "Most importance samples x data elements (tokens, pixels) scored in one "
+                     "decoder call: bounds memory on long sentences without changing the "
+                     "numbers. 0: whole chunks.", lower_bound=0)
 flags.DEFINE_integer("seed", 0, "Seed of the importance samples.")
 flags.DEFINE_bool("sort_by_length", False,
                   "Text: batch the split in length order (little padding, a faster pass; the "
@@ -36,7 +41,8 @@ def main(argv):
                                num_samples=FLAGS.eval_samples,
                                chunk_size=FLAGS.eval_chunk_size, seed=FLAGS.seed,
                                batch_size=FLAGS.eval_batch_size,
-                               sort_by_length=FLAGS.sort_by_length)
+                               sort_by_length=FLAGS.sort_by_length,
+                               decode_budget=FLAGS.eval_decode_budget or None)
   path = os.path.join(FLAGS.model_dir, f"eval_{FLAGS.split}.json")
   with open(path, "w") as f:
     json.dump(results, f, indent=2, sort_keys=True)

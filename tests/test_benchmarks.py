@@ -76,6 +76,17 @@ def test_eval_speed_prints_every_variant_with_flops_and_memory(data_dir):
   assert "FLOP floor at that peak" in output and "peak resident memory" in output
 
 
+def test_eval_speed_on_the_longest_sentences_with_a_decode_budget(data_dir):
+  output = run_script("benchmarks.eval_speed", "--config=tiny", "--sentences=2", "--samples=10",
+                      "--chunk_size=10", "--longest", "--decode_budget=30",
+                      "--variants=batched_tf_function", "--source=synthetic",
+                      f"--data_dir={data_dir}", "--peak_size=256", "--peak_reps=2")
+  assert "longest first" in output and "decode budget 30" in output
+  cells = table_rows(output)["batched_tf_function"]
+  assert cells[0] == "2" and cells[3] == "n/a"  # no baseline ran, so no ratio
+  assert_positive_finite(cells[1:3] + cells[4:])
+
+
 def test_eval_speed_whole_split_with_a_shorter_baseline(data_dir):
   output = run_script("benchmarks.eval_speed", "--config=tiny", "--sentences=0",
                       "--baseline_sentences=2", "--variants=per_sentence_eager,evaluate",

@@ -78,8 +78,9 @@ def test_checkpoints_every_epoch(finished_run):
 
 def test_evaluate_reproduces_final_metrics(finished_run):
   model_dir, _ = finished_run
+  # One sample per decoder call (--eval_decode_budget=1): the same numbers as whole chunks.
   result = _run("launch.evaluate", f"--model_dir={model_dir}", "--eval_samples=8",
-                "--eval_chunk_size=4")
+                "--eval_chunk_size=4", "--eval_decode_budget=1")
   saved = json.loads((model_dir / "results.json").read_text())["test"]
   evaluated = json.loads((model_dir / "eval_test.json").read_text())
   assert "| NLL (IW) |" in result.stdout

@@ -10,6 +10,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfvae import metrics
+from tfvae import nets
+from tfvae.models import VAE
 from tfvae.models.linear_gaussian import LinearGaussianModel
 
 tfd = tfp.distributions
@@ -172,6 +174,45 @@ def test_chunks_combine_exactly():
     reduce_retracing=True,
   )
   np.testing.assert_allclose(compiled(x).numpy(), got, atol=1e-6)
+
+
+class _RecordingTextVAE(VAE):
+  """A small LSTM text VAE that records how many tokens each eager decoder call scores."""
+
+  def __init__(self):
+    super().__init__(nets.LSTMEncoder(10, 8, 16, 4), nets.LSTMDecoder(10, 8, 16, 4), 4, seed=3)
+    self.decoded_tokens = []
+
+  def likelihood(self, z, x, training=False):
+    if tf.executing_eagerly():
+      self.decoded_tokens.append(int(z.shape[0]) * int(tf.size(x)))
+    return super().likelihood(z, x, training=training)
+
+
+def test_decode_budget_bounds_each_decoder_call_and_keeps_the_numbers():
+  model = _RecordingTextVAE()
+  x = tf.constant([[2, 5, 6, 7, 3, 0], [2, 8, 9, 3, 0, 0], [2, 4, 4, 5, 6, 3]], tf.int32)
+  model(x)
+  model.decoded_tokens.clear()
+  whole = metrics.iw_log_likelihood(model, x, 50, 20, seed=4, decode_budget=None).numpy()
+  assert model.decoded_tokens == [20 * 18, 20 * 18, 10 * 18]
+  model.decoded_tokens.clear()
+  # 100 tokens: groups of 5 samples (90 tokens) inside each chunk of 20 and the last of 10.
+  grouped = metrics.iw_log_likelihood(model, x, 50, 20, seed=4, decode_budget=100).numpy()
+  assert model.decoded_tokens == [5 * 18] * 10
+  np.testing.assert_allclose(grouped, whole, rtol=1e-6)
+  # Below one sample's size, one sample per call; inside tf.function as well.
+  compiled = tf.function(lambda v: metrics.iw_log_likelihood(model, v, 50, 20, seed=4,
+                                                             decode_budget=1))
+  np.testing.assert_allclose(compiled(x).numpy(), whole, rtol=1e-6)
+  model.decoded_tokens.clear()
+  both = metrics.log_marginal_and_true_kl(model, x, 30, seed=2, chunk_size=30, decode_budget=200)
+  assert model.decoded_tokens == [11 * 18, 11 * 18, 8 * 18]
+  unbounded = metrics.log_marginal_and_true_kl(model, x, 30, seed=2, chunk_size=30,
+                                               decode_budget=None)
+  np.testing.assert_allclose(np.array(both), np.array(unbounded), rtol=1e-6)
+  with pytest.raises(ValueError, match="decode_budget"):
+    metrics.iw_log_likelihood(model, x, 10, 10, decode_budget=0)
 
 
 def test_proposal_variance_inflation():

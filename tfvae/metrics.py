@@ -57,6 +57,7 @@ __all__ = [
   "kl_to_prior",
   "log_importance_weights",
   "mutual_information",
+  "decoder_log_prob",
   "mutual_information_per_batch",
   "pareto_front",
   "stateless_seed",
@@ -69,6 +70,10 @@ _MI_STREAM = 1  # evaluate(): MI noise seed fold_in(s, 1)
 _IW_STREAM = 0  # inside a batch: importance-sampling seed
 _RECON_STREAM = 1  # inside a batch: reconstruction / Monte-Carlo KL seed
 _TRUE_KL_STREAM = 2  # inside a batch: the samples of the true-posterior KL (E6)
+# Default decoder budget (`decoder_log_prob`): 25,000 decoded tokens are 1.0 GB
+# of float32 logits with a 10k-word vocabulary, about what 10 sentences of
+# average PTB length x 100 samples (the default chunk) decode anyway.
+DECODE_BUDGET = 25_000
 
 _HALF_LOG_2PI_E = 0.5 * math.log(2.0 * math.pi * math.e)
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -144,12 +149,49 @@ def inflate_proposal(posterior, variance_factor: float):
   return tfd.Independent(tfd.Normal(loc, scale), 1)
 
 
-def _log_weights(model, posterior, x, num_samples: int, seed, metric: str):
+def decoder_log_prob(model, z, x, decode_budget=None) -> tf.Tensor:
+  """[K, B] log p(x|z_k) for z [K, B, d], decoding at most `decode_budget` elements per call.
+
+  The decoder's memory grows with the number of data elements it scores at
+  once: K x B x T tokens for text, each with a vocabulary-sized row of
+  logits (a [100, 10, 78, 10002] float32 chunk of PTB's longest test
+  sentences is 3.1 GB). With a budget, the K samples go through the decoder
+  in consecutive groups of max(1, decode_budget // size(x)) samples, one
+  group alive at a time; every row is computed from the same z as in one
+  call, so the result does not depend on the budget (up to float rounding).
+
+  Args:
+    model: a model keeping the tfvae contract.
+    z: [K, B, d] latent samples.
+    x: the batch [B, ...] they were drawn for.
+    decode_budget: the most K x size(x) elements per decoder call (tokens for
+      text, pixels for images); None decodes all K samples in one call.
+  """
+  if decode_budget is None:
+    return model.likelihood(z, x, training=False).log_prob(x)
+  if int(decode_budget) < 1:
+    raise ValueError(f"decode_budget must be a positive number of elements, got {decode_budget}")
+  num_samples = tf.shape(z)[0]
+  group = tf.maximum(1, int(decode_budget) // tf.maximum(1, tf.size(x)))
+  num_groups = (num_samples + group - 1) // group
+
+  def body(i, groups):
+    z_group = z[i * group : tf.minimum((i + 1) * group, num_samples)]
+    return i + 1, groups.write(i, model.likelihood(z_group, x, training=False).log_prob(x))
+
+  groups = tf.TensorArray(z.dtype, size=num_groups, infer_shape=False,
+                          element_shape=tf.TensorShape([None, None]))
+  _, groups = tf.while_loop(lambda i, _: i < num_groups, body, (tf.constant(0), groups),
+                            parallel_iterations=1)
+  return groups.concat()
+
+
+def _log_weights(model, posterior, x, num_samples: int, seed, metric: str, decode_budget=None):
   """[K, B] log p(x|z_k) + log p(z_k) - log q(z_k|x), z_k ~ `posterior`."""
   z = posterior.sample(num_samples, seed=seed)
   log_q = _density(posterior, z, metric, "q(z|x)")
   log_prior = _density(model.prior, z, metric, "p(z)")
-  log_lik = model.likelihood(z, x, training=False).log_prob(x)
+  log_lik = decoder_log_prob(model, z, x, decode_budget)
   return log_lik + log_prior - log_q
 
 
@@ -181,7 +223,7 @@ def log_importance_weights(
   return _log_weights(model, posterior, x, int(num_samples), stateless_seed(seed), "iw_nll")
 
 
-def _iw_log_likelihood(model, posterior, x, num_samples, chunk_size, seed):
+def _iw_log_likelihood(model, posterior, x, num_samples, chunk_size, seed, decode_budget):
   """Chunked log (1/K) sum_k w_k given an already built proposal."""
   num_samples = int(num_samples)
   chunk_size = int(chunk_size)
@@ -192,7 +234,8 @@ def _iw_log_likelihood(model, posterior, x, num_samples, chunk_size, seed):
   dtype = tf.as_dtype(posterior.dtype)
 
   def body(i, chunks):
-    log_w = _log_weights(model, posterior, x, chunk_size, _fold_in(seed, i), "iw_nll")
+    log_w = _log_weights(model, posterior, x, chunk_size, _fold_in(seed, i), "iw_nll",
+                         decode_budget)
     return i + 1, chunks.write(i, tf.reduce_logsumexp(log_w, axis=0))
 
   chunks = tf.TensorArray(dtype, size=num_full, element_shape=tf.TensorShape([None]))
@@ -205,7 +248,8 @@ def _iw_log_likelihood(model, posterior, x, num_samples, chunk_size, seed):
   )
   per_chunk = chunks.stack()  # [num_full, B]
   if remainder:
-    log_w = _log_weights(model, posterior, x, remainder, _fold_in(seed, num_full), "iw_nll")
+    log_w = _log_weights(model, posterior, x, remainder, _fold_in(seed, num_full), "iw_nll",
+                         decode_budget)
     per_chunk = tf.concat([per_chunk, tf.reduce_logsumexp(log_w, axis=0)[tf.newaxis]], axis=0)
   return tf.reduce_logsumexp(per_chunk, axis=0) - tf.constant(math.log(num_samples), dtype)
 
@@ -218,6 +262,7 @@ def iw_log_likelihood(
   seed=0,
   *,
   proposal_variance_factor: float = 1.0,
+  decode_budget: int | None = DECODE_BUDGET,
 ) -> tf.Tensor:
   """Importance-weighted estimate of log p(x) per example (E1).
 
@@ -236,7 +281,9 @@ def iw_log_likelihood(
   last chunk holds K mod chunk_size samples when that is non-zero); the
   numbers therefore depend on `chunk_size` only through which samples are
   drawn.  Works eagerly and inside `tf.function` (a `tf.while_loop` over the
-  full chunks, with parallel_iterations=1 to bound memory).
+  full chunks, with parallel_iterations=1 to bound memory).  Within a chunk,
+  `decode_budget` bounds the elements decoded per call (`decoder_log_prob`)
+  without changing the samples.
 
   Args:
     model: a model keeping the tfvae contract.
@@ -246,6 +293,7 @@ def iw_log_likelihood(
     seed: int or [2] stateless seed.
     proposal_variance_factor: inflate the diagonal-Gaussian proposal's
       variance (2 for 001's synthetic sets); see `inflate_proposal`.
+    decode_budget: see `decoder_log_prob`; None decodes whole chunks.
 
   Returns:
     [B] tensor of log p(x) estimates (nats).
@@ -254,7 +302,8 @@ def iw_log_likelihood(
     ValueError: if q(z|x) or p(z) has no density.
   """
   posterior = inflate_proposal(model.posterior(x, training=False), proposal_variance_factor)
-  return _iw_log_likelihood(model, posterior, x, num_samples, chunk_size, stateless_seed(seed))
+  return _iw_log_likelihood(model, posterior, x, num_samples, chunk_size, stateless_seed(seed),
+                            decode_budget)
 
 
 # ------------------------------------------------------------------------- E3
@@ -453,7 +502,8 @@ def mutual_information_per_batch(
 
 
 # ------------------------------------------------------------------------- E6
-def true_kl(model, x, num_samples: int = 100, seed=0, *, chunk_size: int = 100) -> tf.Tensor:
+def true_kl(model, x, num_samples: int = 100, seed=0, *, chunk_size: int = 100,
+            decode_budget: int | None = DECODE_BUDGET) -> tf.Tensor:
   """Estimate of the true-posterior KL(p(z|x) || p(z)) per example (E6).
 
   U^K - ln p^K(x) of 004 eq. 12 with the IWAE estimate of ln p(x) and K = 100
@@ -465,11 +515,12 @@ def true_kl(model, x, num_samples: int = 100, seed=0, *, chunk_size: int = 100) 
   Returns:
     [B] tensor of KL estimates (nats).
   """
-  return log_marginal_and_true_kl(model, x, num_samples, seed, chunk_size=chunk_size)[1]
+  return log_marginal_and_true_kl(model, x, num_samples, seed, chunk_size=chunk_size,
+                                  decode_budget=decode_budget)[1]
 
 
 def log_marginal_and_true_kl(model, x, num_samples: int = 100, seed=0, *,
-                             chunk_size: int = 100):
+                             chunk_size: int = 100, decode_budget: int | None = DECODE_BUDGET):
   """(IWAE estimate of ln p(x), true-KL estimate U - S), each [B], from the same K samples.
 
   004 section 7.1.2 plots exactly these two against each other (NLL and MI
@@ -482,7 +533,8 @@ def log_marginal_and_true_kl(model, x, num_samples: int = 100, seed=0, *,
     x: a batch [B, ...].
     num_samples: K.
     seed: int or [2] stateless seed.
-    chunk_size: samples per decoder call.
+    chunk_size: samples per chunk (one seed each).
+    decode_budget: see `decoder_log_prob`.
   """
   seed = stateless_seed(seed)
   posterior = model.posterior(x, training=False)
@@ -491,7 +543,7 @@ def log_marginal_and_true_kl(model, x, num_samples: int = 100, seed=0, *,
   for i, start in enumerate(range(0, int(num_samples), int(chunk_size))):
     count = min(int(chunk_size), int(num_samples) - start)
     z = posterior.sample(count, seed=_fold_in(seed, i))
-    pieces.append((model.likelihood(z, x, training=False).log_prob(x), model.prior.log_prob(z),
+    pieces.append((decoder_log_prob(model, z, x, decode_budget), model.prior.log_prob(z),
                    posterior.log_prob(z)))
   terms = monte_carlo.SampleTerms(*[tf.concat(column, 0) for column in zip(*pieces)])
   return monte_carlo.log_mean_exp(terms.log_weights()), monte_carlo.true_kl_estimate(terms)
@@ -577,6 +629,7 @@ def evaluate(
   au_threshold: float = 0.01,
   true_kl_samples: int = 0,
   mi_entropy: str = "analytic",
+  decode_budget: int | None = DECODE_BUDGET,
 ) -> dict:
   """E1-E5 on a finite dataset in one pass; per-example averages.
 
@@ -636,6 +689,8 @@ def evaluate(
     true_kl_samples: K of the true-posterior KL; 0 skips it.
     mi_entropy: the `entropy` of both MI estimates ("analytic", He et al.'s,
       what the papers report; "sampled", lower variance, same expectation).
+    decode_budget: the most samples x data elements per decoder call
+      (`decoder_log_prob`): bounds memory on long sentences, same numbers.
 
   Returns:
     dict as described above.
@@ -655,6 +710,7 @@ def evaluate(
       num_samples,
       chunk_size,
       _fold_in(batch_seed, _IW_STREAM),
+      decode_budget,
     )
     z = posterior.sample(int(recon_samples), seed=_fold_in(batch_seed, _RECON_STREAM))
     recon = -tf.reduce_mean(model.likelihood(z, x, training=False).log_prob(x), axis=0)
@@ -663,7 +719,8 @@ def evaluate(
     out = {"log_px": log_px, "recon": recon, "kl": kl}
     if true_kl_samples:
       out["true_kl"] = true_kl(model, x, int(true_kl_samples),
-                               _fold_in(batch_seed, _TRUE_KL_STREAM), chunk_size=chunk_size)
+                               _fold_in(batch_seed, _TRUE_KL_STREAM), chunk_size=chunk_size,
+                               decode_budget=decode_budget)
     flags["gaussian"] = _is_diagonal_gaussian(posterior)
     if flags["gaussian"]:
       out["loc"] = posterior.mean()

@@ -206,17 +206,18 @@ def restore_run(model_dir, strategy=None):
 
 
 def evaluate_run(model_dir, split="test", num_samples=500, chunk_size=100, seed=0,
-                 batch_size=None, sort_by_length=False):
+                 batch_size=None, sort_by_length=False, decode_budget=metrics.DECODE_BUDGET):
   """Evaluates the latest checkpoint of a run on `split`; returns the metrics dict.
 
   `sort_by_length` (text) batches the split in length order: far less padding,
   so a faster pass; the averages are the same quantities, estimated with other
   importance samples (each batch draws its own), and He et al.'s per-batch MI
-  then averages over batches of similar length.
+  then averages over batches of similar length. `decode_budget` bounds the
+  decoder's memory (`metrics.decoder_log_prob`).
   """
   config, dataset, model = restore_run(model_dir)
   config = dataclasses.replace(config, eval_chunk_size=chunk_size, eval_batch_size=batch_size)
   count_tokens = dataset.count_tokens if dataset.kind == "text" else None
   batches = dataset.batches(split, config.evaluation_batch_size(), by_length=sort_by_length)
   return metrics.evaluate(model, batches, num_samples=num_samples, chunk_size=chunk_size,
-                          seed=seed, count_tokens=count_tokens)
+                          seed=seed, count_tokens=count_tokens, decode_budget=decode_budget)
