@@ -224,9 +224,23 @@ def forward_flops(config, batch_size, length):
   return batch_size * (encoder_flops(config, length) + decoder_flops(config, length))
 
 
+def word_projection_flops(config, length):
+  """Matmul FLOPs of the decoder's input projection of the words of one row: 2 (T - 1) 4H E.
+
+  The same for every sample of z, so `tfvae.nets.LSTMDecoder` computes it once
+  per sentence when it decodes several samples.
+  """
+  return 2.0 * (length - 1) * 4 * config.hidden_dim * config.embed_dim
+
+
 def iw_log_likelihood_flops(config, length, num_samples):
-  """Matmul FLOPs of the IW estimate of log p(x) for one unpadded row: encoder + K decoders."""
-  return encoder_flops(config, length) + num_samples * decoder_flops(config, length)
+  """Matmul FLOPs of the IW estimate of log p(x) for one unpadded row.
+
+  The encoder, the words' input projection once, and K decoders without it.
+  """
+  word_part = word_projection_flops(config, length)
+  return (encoder_flops(config, length) + word_part
+          + num_samples * (decoder_flops(config, length) - word_part))
 
 
 def train_step_flops(config, batch_shape):

@@ -12,8 +12,10 @@ cost does not depend on the weights):
 
   per_sentence_eager   the baseline, as the reference harness of He et al. (2019)
                        computes it: one sentence at a time, the K samples in chunks
-                       of --chunk_size (100), eager TensorFlow ops; on the first
-                       --baseline_sentences sentences (default: all of them);
+                       of --chunk_size (100), the sentence repeated once per
+                       sample (its words projected for every sample), eager
+                       TensorFlow ops; on the first --baseline_sentences
+                       sentences (default: all of them);
   batched_tf_function  `tfvae.metrics.iw_log_likelihood` on batches of
                        --batch_size consecutive sentences (padded to the longest;
                        in length order with --sort_by_length), inside one
@@ -37,8 +39,11 @@ to Monte-Carlo noise.
 
 Matmul FLOPs of the estimate for one sentence of T tokens (unpadded; padding
 the batched variants compute is not counted as useful work):
-encoder(T) + K decoder(T), with `benchmarks.common.encoder_flops` and
-`decoder_flops` (the formula of benchmarks/train_speed.py). Divided by the
+encoder(T) + words(T) + K (decoder(T) - words(T)), with
+`benchmarks.common.encoder_flops`, `decoder_flops` (the formula of
+benchmarks/train_speed.py) and `word_projection_flops` (the decoder's input
+projection of the words, the same for every sample; `tfvae.nets.LSTMDecoder`
+computes it once per sentence, the baseline once per sample). Divided by the
 measured peak it gives the FLOP floor: the fastest any implementation doing
 these matmuls in float32 could evaluate on this machine, printed as sentences/s
 and as the time of the whole test split. Under the table: the peak resident
@@ -128,8 +133,11 @@ def per_sentence_log_px(model, row, num_samples, chunk_size, seed):
   for index, start in enumerate(range(0, num_samples, chunk_size)):
     count = min(chunk_size, num_samples - start)
     z = posterior.sample(count, seed=tf.random.experimental.stateless_fold_in(seed, index))
-    log_w = (model.likelihood(z, x, training=False).log_prob(x) + model.prior.log_prob(z)
-             - posterior.log_prob(z))
+    # As the reference harness decodes: the sentence repeated once per sample, one row
+    # per z (so the decoder projects its words for every sample).
+    rows = tf.tile(x, [count, 1])
+    log_lik = model.likelihood(tf.reshape(z, [count, -1]), rows, training=False).log_prob(rows)
+    log_w = log_lik[:, tf.newaxis] + model.prior.log_prob(z) - posterior.log_prob(z)
     per_chunk.append(tf.reduce_logsumexp(log_w, axis=0))
   log_px = tf.reduce_logsumexp(tf.stack(per_chunk), axis=0) - math.log(num_samples)
   return float(log_px[0])

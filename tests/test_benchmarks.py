@@ -99,11 +99,13 @@ def test_eval_speed_whole_split_with_a_shorter_baseline(data_dir):
   assert rows["evaluate"][0] == str(len(SENTENCES))
 
 
-def test_iw_log_likelihood_flops_count_the_encoder_once_and_the_decoder_per_sample():
+def test_iw_log_likelihood_flops_count_the_encoder_and_the_words_once_the_rest_per_sample():
   config = common.CONFIGS["small"]
   one = common.iw_log_likelihood_flops(config, 12, 1)
   assert one == common.forward_flops(config, 1, 12)
-  assert common.iw_log_likelihood_flops(config, 12, 5) - one == 4 * common.decoder_flops(config, 12)
+  per_sample = common.decoder_flops(config, 12) - common.word_projection_flops(config, 12)
+  assert common.iw_log_likelihood_flops(config, 12, 5) - one == 4 * per_sample
+  assert common.word_projection_flops(config, 12) == 2 * 11 * 4 * 256 * 256
 
 
 def test_bf16_curve_prints_both_policies_and_the_deviation(data_dir):

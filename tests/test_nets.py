@@ -177,3 +177,40 @@ def test_dropout_masks_shared_across_samples_of_a_sentence(shared):
   # Different sentences of one batch still get different masks, and evaluation has none.
   evaluation = decoder(z, TEXT, training=False).numpy()
   assert not np.allclose(logits[0], evaluation[0])
+
+
+@pytest.mark.parametrize("z_input", ["concat", "add"])
+@pytest.mark.parametrize("training", [False, True])
+def test_decoder_projects_words_once_per_sentence_with_the_same_numbers(z_input, training):
+  """z [S, B, d] (words projected per sentence) against the rows laid out as [S*B] examples."""
+  keras.utils.set_random_seed(3)
+  decoder = nets.LSTMDecoder(12, 8, 16, 3, z_input=z_input)
+  z = tf.random.stateless_normal([5, 3, 3], seed=[1, 2])
+  rows = tf.tile(TEXT, [5, 1])  # row s*B + b is sentence b
+
+  def log_likelihood(z_values, x):
+    return tf.reduce_sum(decoder.likelihood(z_values, x, training=training).log_prob(x))
+
+  with tf.GradientTape(persistent=True) as tape:
+    tape.watch(z)
+    shared = log_likelihood(z, TEXT)  # the first call builds the decoder on this path
+    per_row = log_likelihood(tf.reshape(z, [15, 3]), rows)
+  assert decoder._projects_words_once(z, training)
+  assert not decoder._projects_words_once(tf.reshape(z, [15, 3]), training)
+  np.testing.assert_allclose(shared.numpy(), per_row.numpy(), rtol=1e-5)
+  np.testing.assert_allclose(decoder(z, TEXT).numpy(),
+                             tf.reshape(decoder(tf.reshape(z, [15, 3]), rows), [5, 3, 5, 12]),
+                             atol=1e-5)
+  sources = [z, *decoder.trainable_variables]
+  for got, expected in zip(tape.gradient(shared, sources), tape.gradient(per_row, sources)):
+    np.testing.assert_allclose(tf.convert_to_tensor(got).numpy(),
+                               tf.convert_to_tensor(expected).numpy(), atol=1e-5, rtol=1e-5)
+
+
+def test_decoder_with_input_dropout_keeps_per_row_projections_in_training():
+  decoder = nets.LSTMDecoder(12, 8, 16, 3, dropout_in=0.5)
+  z = tf.zeros([2, 3, 3])
+  assert not decoder._projects_words_once(z, training=True)
+  assert decoder._projects_words_once(z, training=False)
+  keras_decoder = nets.LSTMDecoder(12, 8, 16, 3, lstm="keras")
+  assert not keras_decoder._projects_words_once(z, training=False)

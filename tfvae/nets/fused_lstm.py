@@ -270,16 +270,30 @@ class FusedLSTM(keras.layers.Layer):
 
   def call(self, sequences, initial_state=None, mask=None, training=False):
     """See the class docstring; `training` picks the backward pass (see lstm_recurrence)."""
-    dtype = self.compute_dtype
-    kernel, recurrent_kernel, bias = (tf.cast(tf.convert_to_tensor(w), dtype) for w in
-                                      (self.cell.kernel, self.cell.recurrent_kernel,
-                                       self.cell.bias))
-    time_major = tf.transpose(tf.cast(sequences, dtype), [1, 0, 2])
+    kernel, bias = self.input_weights()
+    time_major = tf.transpose(tf.cast(sequences, self.compute_dtype), [1, 0, 2])
     steps, batch = tf.shape(time_major)[0], tf.shape(time_major)[1]
     projected = tf.matmul(tf.reshape(time_major, [-1, tf.shape(time_major)[2]]), kernel) + bias
     projected = tf.reshape(projected, [steps, batch, 4 * self.units])
     if sequences.shape[1] is not None:
       projected = tf.ensure_shape(projected, [sequences.shape[1], None, 4 * self.units])
+    return self.recur(projected, initial_state, mask, training)
+
+  def input_weights(self):
+    """(kernel [in, 4H], bias [4H]) of the input projection, in the compute dtype."""
+    return (tf.cast(tf.convert_to_tensor(w), self.compute_dtype)
+            for w in (self.cell.kernel, self.cell.bias))
+
+  def recur(self, projected, initial_state=None, mask=None, training=False):
+    """The layer's outputs from time-major projected inputs [T, B, 4H] (inputs @ kernel + bias).
+
+    What `call` runs after its one input matmul; a caller that can form the
+    projections more cheaply (`LSTMDecoder` shares a sentence's across its
+    samples of z) calls this directly.
+    """
+    dtype = self.compute_dtype
+    recurrent_kernel = tf.cast(tf.convert_to_tensor(self.cell.recurrent_kernel), dtype)
+    batch = tf.shape(projected)[1]
     if initial_state is None:
       h0 = c0 = tf.zeros([batch, self.units], dtype)
     else:
