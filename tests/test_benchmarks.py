@@ -69,10 +69,12 @@ def test_eval_speed_prints_every_variant_with_flops_and_memory(data_dir):
                       "--chunk_size=10", "--batch_size=2", "--source=synthetic",
                       f"--data_dir={data_dir}", "--peak_size=256", "--peak_reps=2")
   rows = table_rows(output)
-  assert set(rows) == {"per_sentence_eager", "batched_tf_function", "evaluate"}
+  assert set(rows) == {"per_sentence_eager", "batched_per_row", "batched_tf_function", "evaluate"}
   for cells in rows.values():
     assert_positive_finite(cells)
   assert rows["per_sentence_eager"][3] == "1.00"
+  # Same samples with the words projected per row or once: the same mean -log p(x).
+  assert rows["batched_per_row"][6] == rows["batched_tf_function"][6]
   assert "FLOP floor at that peak" in output and "peak resident memory" in output
 
 

@@ -207,10 +207,12 @@ def test_decoder_projects_words_once_per_sentence_with_the_same_numbers(z_input,
                                tf.convert_to_tensor(expected).numpy(), atol=1e-5, rtol=1e-5)
 
 
-def test_decoder_with_input_dropout_keeps_per_row_projections_in_training():
+def test_decoder_projects_words_per_row_with_input_dropout_keras_lstm_or_when_told():
   decoder = nets.LSTMDecoder(12, 8, 16, 3, dropout_in=0.5)
   z = tf.zeros([2, 3, 3])
   assert not decoder._projects_words_once(z, training=True)
   assert decoder._projects_words_once(z, training=False)
   keras_decoder = nets.LSTMDecoder(12, 8, 16, 3, lstm="keras")
   assert not keras_decoder._projects_words_once(z, training=False)
+  decoder.project_words_once = False
+  assert not decoder._projects_words_once(z, training=False)

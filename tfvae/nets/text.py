@@ -134,13 +134,18 @@ class LSTMDecoder(keras.layers.Layer):
       state).
     share_dropout_masks: one dropout mask per sentence for all its samples
       of z (004 section 7.2.5) instead of one per row.
+    project_words_once: with z [S, B, d], the fused LSTM, and no input
+      dropout, project each sentence's words once for its S samples
+      (`_projected_inputs`; the same numbers); False projects them for every
+      row, as a reference implementation does (benchmarks compare the two).
   """
 
   def __init__(self, vocab_size, embed_dim, hidden_dim, latent_dim, dropout_in=0.0,
                dropout_out=0.0, lstm=DEFAULT_LSTM, z_input="concat", share_dropout_masks=False,
-               **kwargs):
+               project_words_once=True, **kwargs):
     super().__init__(**kwargs)
     del latent_dim
+    self.project_words_once = project_words_once
     if z_input not in Z_INPUTS:
       raise ValueError(f"z_input={z_input!r}: choose among {Z_INPUTS}.")
     self.vocab_size = vocab_size
@@ -178,7 +183,7 @@ class LSTMDecoder(keras.layers.Layer):
 
   def _projects_words_once(self, z, training):
     """Whether `_projected_inputs` applies: fused LSTM, z [S, B, d], no input dropout."""
-    return (isinstance(self.lstm, FusedLSTM) and z.shape.rank is not None and z.shape.rank > 2
+    return (self.project_words_once and isinstance(self.lstm, FusedLSTM) and z.shape.rank is not None and z.shape.rank > 2
             and (not training or self.dropout_in.rate == 0.0))
 
   def _projected_inputs(self, x, flat_z, num_samples):
