@@ -210,7 +210,8 @@ def test_decode_budget_bounds_each_decoder_call_and_keeps_the_numbers():
   assert model.decoded_tokens == [11 * 18, 11 * 18, 8 * 18]
   unbounded = metrics.log_marginal_and_true_kl(model, x, 30, seed=2, chunk_size=30,
                                                decode_budget=None)
-  np.testing.assert_allclose(np.array(both), np.array(unbounded), rtol=1e-6)
+  # U - S is a difference of nearby numbers: compare it to an absolute tolerance too.
+  np.testing.assert_allclose(np.array(both), np.array(unbounded), rtol=1e-6, atol=1e-5)
   with pytest.raises(ValueError, match="decode_budget"):
     metrics.iw_log_likelihood(model, x, 10, 10, decode_budget=0)
 

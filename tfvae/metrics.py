@@ -175,14 +175,17 @@ def decoder_log_prob(model, z, x, decode_budget=None) -> tf.Tensor:
   group = tf.maximum(1, int(decode_budget) // tf.maximum(1, tf.size(x)))
   num_groups = (num_samples + group - 1) // group
 
-  def body(i, groups):
+  def log_prob(i):
     z_group = z[i * group : tf.minimum((i + 1) * group, num_samples)]
-    return i + 1, groups.write(i, model.likelihood(z_group, x, training=False).log_prob(x))
+    return model.likelihood(z_group, x, training=False).log_prob(x)
 
-  groups = tf.TensorArray(z.dtype, size=num_groups, infer_shape=False,
-                          element_shape=tf.TensorShape([None, None]))
-  _, groups = tf.while_loop(lambda i, _: i < num_groups, body, (tf.constant(0), groups),
-                            parallel_iterations=1)
+  # The first group outside the loop gives the result's dtype (z may be integer).
+  first = log_prob(0)
+  groups = tf.TensorArray(first.dtype, size=num_groups, infer_shape=False,
+                          element_shape=tf.TensorShape([None, None])).write(0, first)
+  _, groups = tf.while_loop(lambda i, _: i < num_groups,
+                            lambda i, groups: (i + 1, groups.write(i, log_prob(i))),
+                            (tf.constant(1), groups), parallel_iterations=1)
   return groups.concat()
 
 
