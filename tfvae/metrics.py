@@ -51,13 +51,13 @@ tfd = tfp.distributions
 
 __all__ = [
   "active_units",
+  "decoder_log_prob",
   "evaluate",
   "inflate_proposal",
   "iw_log_likelihood",
   "kl_to_prior",
   "log_importance_weights",
   "mutual_information",
-  "decoder_log_prob",
   "mutual_information_per_batch",
   "pareto_front",
   "stateless_seed",

@@ -183,8 +183,10 @@ class LSTMDecoder(keras.layers.Layer):
 
   def _projects_words_once(self, z, training):
     """Whether `_projected_inputs` applies: fused LSTM, z [S, B, d], no input dropout."""
-    return (self.project_words_once and isinstance(self.lstm, FusedLSTM) and z.shape.rank is not None and z.shape.rank > 2
-            and (not training or self.dropout_in.rate == 0.0))
+    has_sample_axis = z.shape.rank is not None and z.shape.rank > 2
+    input_dropout = training and self.dropout_in.rate > 0.0
+    return (self.project_words_once and isinstance(self.lstm, FusedLSTM) and has_sample_axis
+            and not input_dropout)
 
   def _projected_inputs(self, x, flat_z, num_samples):
     """The LSTM's input projections [T-1, S*B, 4H] (time-major), words projected per sentence.
