@@ -64,9 +64,9 @@ from absl import logging
 
 from benchmarks import cli
 from benchmarks import common
+from tfvae import distribute
 from tfvae import random as tfvae_random
 from tfvae.models import vae as vae_module
-from tfvae.training import gradients
 
 VARIANTS = ("eager", "keras", "xla", "bf16")
 LSTMS = ("keras", "fused")
@@ -128,7 +128,7 @@ def eager_step_fn(model, optimizer):
       per_example_loss, _ = model.compute_objective(x, seed=seed, training=True)
       loss = tf.reduce_mean(per_example_loss)
     grads = tape.gradient(loss, model.trainable_variables)
-    grads = gradients.clip_by_global_norm(grads, model.grad_clip_norm)
+    grads = distribute.clip_by_global_norm(grads, model.grad_clip_norm)
     optimizer.apply(grads, model.trainable_variables)
     return float(loss)
 

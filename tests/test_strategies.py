@@ -5,13 +5,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfvae import data
+from tfvae import distribute
 from tfvae import nets
 from tfvae import random as tfvae_random
 from tfvae.models import VAE
 from tfvae.models.vae import TRAIN_STREAM
+from tfvae.training import callbacks as run_callbacks
 from tfvae.training import checkpoints
 from tfvae.training import config as config_lib
-from tfvae.training import gradients
+from tfvae.training import loop
 from tfvae.training import strategies
 
 BATCHES = [tf.constant(np.random.RandomState(i).randint(4, 12, size=(4, 7)), tf.int32)
@@ -89,12 +92,12 @@ class TwoOptimizerVAE(VAE):
     seed = tfvae_random.step_seed(self.seed, self.optimizer.iterations, TRAIN_STREAM)
     with tf.GradientTape() as tape:
       per_example_loss, terms = self.compute_objective(data, seed=seed, training=True)
-      loss = tf.nn.compute_average_loss(per_example_loss)
+      loss = distribute.global_average_loss(per_example_loss)
     updates = [(self.optimizer, self.encoder.trainable_variables),
                (self.decoder_optimizer, self.decoder.trainable_variables)]
     all_grads = tape.gradient(loss, [variables for _, variables in updates])
     for (optimizer, variables), grads in zip(updates, all_grads):
-      optimizer.apply(gradients.clip_by_global_norm(grads, self.grad_clip_norm), variables)
+      optimizer.apply(distribute.clip_by_global_norm(grads, self.grad_clip_norm), variables)
     return self.record(per_example_loss, terms)
 
 
@@ -161,10 +164,10 @@ def test_global_batch_mean_sees_the_whole_global_batch(mirrored_strategy):
   values = tf.constant([[1.0, 10.0], [2.0, 20.0], [3.0, 30.0], [6.0, 60.0]])
   dataset = tf.data.Dataset.from_tensors(values)
   batch = next(iter(mirrored_strategy.experimental_distribute_dataset(dataset)))
-  means = mirrored_strategy.run(tf.function(strategies.global_batch_mean), args=(batch,))
+  means = mirrored_strategy.run(tf.function(distribute.global_batch_mean), args=(batch,))
   for replica_mean in mirrored_strategy.experimental_local_results(means):
     np.testing.assert_allclose(replica_mean.numpy(), [3.0, 30.0])
-  np.testing.assert_allclose(strategies.global_batch_mean(values).numpy(), [3.0, 30.0])
+  np.testing.assert_allclose(distribute.global_batch_mean(values).numpy(), [3.0, 30.0])
 
 
 def test_batch_statistics_hold_the_last_step():
@@ -177,3 +180,76 @@ def test_batch_statistics_hold_the_last_step():
                                         training=True)
   np.testing.assert_allclose(model.batch_kl.numpy(), np.mean(terms["kl"]), rtol=1e-5)
   np.testing.assert_allclose(model.batch_loss.numpy(), np.mean(loss), rtol=1e-5)
+
+
+def test_global_average_loss_of_an_uneven_split(mirrored_strategy):
+  """Losses [1, 2, 3] split 2/1: the replicas' shares add up to the mean 2, not 2.25."""
+  dataset = tf.data.Dataset.from_tensors(tf.constant([1.0, 2.0, 3.0]))
+  batch = next(iter(mirrored_strategy.experimental_distribute_dataset(dataset)))
+  local = [b.numpy().tolist() for b in mirrored_strategy.experimental_local_results(batch)]
+  assert local == [[1.0, 2.0], [3.0]], "tf.distribute must split this batch 2/1"
+  shares = mirrored_strategy.run(tf.function(distribute.global_average_loss), args=(batch,))
+  total = sum(float(s) for s in mirrored_strategy.experimental_local_results(shares))
+  np.testing.assert_allclose(total, 2.0, rtol=1e-6)
+  offsets = mirrored_strategy.run(tf.function(lambda b: distribute.replica_rows(tf.shape(b)[0])),
+                                  args=(batch,))
+  assert [(int(o), int(n)) for o, n in zip(*map(mirrored_strategy.experimental_local_results,
+                                                offsets))] == [(0, 3), (2, 3)]
+
+
+def test_noise_of_an_uneven_split_is_the_one_device_noise(mirrored_strategy):
+  seed = tf.constant([3, 4])
+  dataset = tf.data.Dataset.from_tensors(tf.zeros([5, 2]))
+  batch = next(iter(mirrored_strategy.experimental_distribute_dataset(dataset)))
+  draw = tf.function(lambda b: tfvae_random.standard_normal([2, tf.shape(b)[0], 3], seed,
+                                                            batch_axis=1))
+  local = mirrored_strategy.experimental_local_results(mirrored_strategy.run(draw, args=(batch,)))
+  assert [n.shape[1] for n in local] == [3, 2]
+  np.testing.assert_array_equal(tf.concat(local, axis=1).numpy(),
+                                tfvae_random.standard_normal([2, 5, 3], seed, batch_axis=1))
+
+
+# Every model of the launcher, on global batches of 5, 5 and 3 rows: odd ones split 3/2
+# between the two replicas, and a partial last batch of the pass, split 2/1.
+UNEVEN_BATCH_MODELS = {
+    "vae": dict(model="vae"),
+    "free_bits": dict(objective="free_bits", fb_lambda=2.0),
+    "autoencoder": dict(objective="autoencoder"),
+    "controlvae": dict(model="controlvae", desired_kl=1.0, kp=0.5),
+    "aggressive": dict(model="aggressive", check_every=1, inner_cap=2),
+    "savae": dict(model="savae", refine_steps=2),
+    "monte_carlo_dreg": dict(model="monte_carlo", estimator="dreg", num_samples=3, mi_lambda=0.5),
+    "monte_carlo_vimco": dict(model="monte_carlo", estimator="vimco", num_samples=3,
+                              latent_type="categorical", latent_dim=2, num_categories=3),
+    "vqvae": dict(model="vqvae", latent_dim=2, num_categories=3),
+}
+
+
+@pytest.fixture(scope="module")
+def uneven_batches_data():
+  return data.load("synthetic_mog", num_train=13, num_valid=4, num_test=4, length=5)
+
+
+def _train_on_uneven_batches(strategy, dataset, fields):
+  fields = dict(dict(embed_dim=8, hidden_dim=16, latent_dim=3, optimizer="sgd",
+                     learning_rate=0.5, seed=3), **fields)
+  config = config_lib.Config(**fields).resolved().validate()
+  loop.configure_numerics(config)
+  model = loop.build_model(config, dataset, strategy)
+  batches = dataset.batches("train", 5)
+  assert [int(tf.shape(b)[0]) for b in batches] == [5, 5, 3]
+  # The aggressive phase stays on (its end needs per-epoch validation MI).
+  callbacks = [run_callbacks.KLController()] if config.model == "controlvae" else []
+  model.fit(batches.repeat(), epochs=1, steps_per_epoch=3, verbose=0, callbacks=callbacks)
+  return {w.path: w.numpy() for w in model.weights}
+
+
+@pytest.mark.parametrize("name", list(UNEVEN_BATCH_MODELS))
+def test_uneven_global_batches_train_like_one_device(name, uneven_batches_data,
+                                                     mirrored_strategy):
+  fields = UNEVEN_BATCH_MODELS[name]
+  one = _train_on_uneven_batches(tf.distribute.get_strategy(), uneven_batches_data, fields)
+  two = _train_on_uneven_batches(mirrored_strategy, uneven_batches_data, fields)
+  assert one.keys() == two.keys()
+  for path, value in one.items():
+    np.testing.assert_allclose(two[path], value, rtol=1e-4, atol=1e-5, err_msg=path)

@@ -5,13 +5,14 @@ Every random draw in a training step comes from a stateless seed derived from
 noise an uninterrupted run would have drawn (ARCHITECTURE.md section 4).
 
 Under a `tf.distribute` strategy each replica sees a slice of the global batch.
-`standard_normal` and `uniform` draw the noise of the *global* batch and keeps this replica's
-slice, so the same global batch gets the same noise on one device or on
-several (when the global batch divides evenly between replicas; otherwise the
-noise is still standard normal, only not identical to the one-device draw).
+`standard_normal` and `uniform` draw the noise of the *global* batch and keep
+this replica's rows of it, so the same global batch gets the same noise on one
+device or on several, also when it does not split evenly between replicas.
 """
 
 import tensorflow as tf
+
+from tfvae import distribute
 
 
 def step_seed(base_seed, step, stream=0):
@@ -32,13 +33,6 @@ def split_seed(seed, count):
   return tf.random.experimental.stateless_split(seed, num=count)
 
 
-def _replica_position():
-  context = tf.distribute.get_replica_context()
-  if context is None:
-    return 1, 0
-  return context.num_replicas_in_sync, context.replica_id_in_sync_group
-
-
 def standard_normal(shape, seed, batch_axis=0, dtype=tf.float32):
   """Standard normal noise of `shape` that is replica-consistent.
 
@@ -57,11 +51,11 @@ def uniform(shape, seed, batch_axis=0, dtype=tf.float32):
 
 
 def _replica_slice(draw, shape, seed, batch_axis, dtype):
-  """This replica's slice of `draw`'s noise for the global batch."""
-  num_replicas, replica_id = _replica_position()
-  if num_replicas == 1:
+  """This replica's rows of `draw`'s noise for the global batch (the draw itself on one device)."""
+  if not distribute.several_replicas():
     return draw(shape, seed, dtype=dtype)
   shape = list(shape)
-  global_shape = shape[:batch_axis] + [num_replicas] + shape[batch_axis:]
+  offset, global_rows = distribute.replica_rows(shape[batch_axis])
+  global_shape = shape[:batch_axis] + [global_rows] + shape[batch_axis + 1:]
   noise = draw(global_shape, seed, dtype=dtype)
-  return tf.gather(noise, replica_id, axis=batch_axis)
+  return tf.gather(noise, offset + tf.range(shape[batch_axis]), axis=batch_axis)

@@ -66,10 +66,10 @@ from absl import logging
 import keras
 import tensorflow as tf
 
+from tfvae import distribute
 from tfvae import random as tfvae_random
 from tfvae.models.vae import TRAIN_STREAM
 from tfvae.models.vae import VAE
-from tfvae.training import gradients
 
 ENCODER = "encoder"
 DECODER = "decoder"
@@ -238,7 +238,7 @@ class AggressiveVAE(VAE):
     seed = tfvae_random.step_seed(self.seed, self.steps_taken, TRAIN_STREAM)
     with tf.GradientTape() as tape:
       per_example_loss, terms = self.compute_objective(data, seed=seed, training=True)
-      loss = tf.nn.compute_average_loss(per_example_loss)
+      loss = distribute.global_average_loss(per_example_loss)
     self._apply_gradients(tape.gradient, loss, kind)
     self.record_batch_statistics(per_example_loss, terms)
     self._record_batch_units(data)
@@ -250,7 +250,7 @@ class AggressiveVAE(VAE):
   def _apply_gradients(self, gradient, loss, kind):
     """Clips the gradient over all networks jointly (as He et al. do); applies `kind`'s part."""
     encoder, decoder = self.variable_groups()
-    grads = gradients.clip_by_global_norm(gradient(loss, encoder + decoder), self.grad_clip_norm)
+    grads = distribute.clip_by_global_norm(gradient(loss, encoder + decoder), self.grad_clip_norm)
     if kind in (ENCODER, JOINT):
       self.optimizer.apply(grads[:len(encoder)], encoder)
     if kind in (DECODER, JOINT):
@@ -262,7 +262,7 @@ class AggressiveVAE(VAE):
       units = tf.ones(tf.shape(data)[:1], tf.float32)
     else:
       units = tf.cast(self.count_units(data), tf.float32)
-    totals = _global_sum(tf.stack([tf.reduce_sum(units), tf.cast(tf.size(units), tf.float32)]))
+    totals = distribute.global_sum(tf.stack([tf.reduce_sum(units), tf.cast(tf.size(units), tf.float32)]))
     self.batch_units.assign(totals[0])
     self.batch_examples.assign(totals[1])
 
@@ -357,14 +357,6 @@ class AggressiveVAE(VAE):
   def end_aggressive_phase(self):
     """Trains as a plain VAE from the next step on (both networks every step)."""
     self.aggressive.assign(0.0)
-
-
-def _global_sum(values):
-  """Sum of `values` over the replicas of the step (the value itself on one device)."""
-  context = tf.distribute.get_replica_context()
-  if context is not None and context.num_replicas_in_sync > 1:
-    return context.all_reduce(tf.distribute.ReduceOp.SUM, values)
-  return values
 
 
 class AggressivePhaseEnd(keras.callbacks.Callback):

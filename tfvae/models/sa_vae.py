@@ -66,10 +66,10 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfvae import distribute
 from tfvae import latents
 from tfvae import random as tfvae_random
 from tfvae.models import vae
-from tfvae.training import gradients
 
 tfd = tfp.distributions
 
@@ -228,11 +228,11 @@ class SAVAE(vae.VAE):
       with tf.GradientTape() as final_tape:
         per_example_loss, terms = self._refined_objective(data, refined, seed=seed,
                                                           training=True)
-        loss = tf.nn.compute_average_loss(per_example_loss)
+        loss = distribute.global_average_loss(per_example_loss)
         scaled_loss = self.optimizer.scale_loss(loss)
     grads = self._gradients(tape, final_tape, scaled_loss)
     loss_scale = self.optimizer.scale_loss(tf.constant(1.0))
-    grads = gradients.clip_by_global_norm(grads, self.grad_clip_norm, loss_scale)
+    grads = distribute.clip_by_global_norm(grads, self.grad_clip_norm, loss_scale)
     self.optimizer.apply(grads, self.trainable_variables)
     self.record_batch_statistics(per_example_loss, terms)
     return self.record(per_example_loss, terms)

@@ -27,11 +27,10 @@ epoch means instead); schedules and controllers read them between steps.
 import keras
 import tensorflow as tf
 
+from tfvae import distribute
 from tfvae import latents
 from tfvae import objectives
 from tfvae import random as tfvae_random
-from tfvae.training import gradients
-from tfvae.training import strategies
 
 TRAIN_STREAM = 0
 EVAL_STREAM = 1
@@ -117,6 +116,19 @@ class VAE(keras.Model):
     log_likelihood = self.likelihood(loc, x, training=training).log_prob(x)
     return {"loc": loc, "scale": posterior.stddev(), "log_likelihood": log_likelihood}
 
+  def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+    """Skips the build that Keras's `fit` runs on the first batch when there is nothing to build.
+
+    Keras 3 (TensorFlow backend) gets the shapes for that build by averaging
+    the first distributed batch over the replicas element by element, which
+    fails when a global batch splits unevenly (5 rows as 3 and 2). Models
+    built and with their optimisers built before `fit`, as the launcher builds
+    them (`tfvae.training.loop.build_model`), need no such build.
+    """
+    if self.built and self.optimizer is not None and self.optimizer.built:
+      return
+    super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
   def build_optimizers(self):
     """Creates the optimiser's slots for every trainable variable (the model must be built).
 
@@ -137,11 +149,11 @@ class VAE(keras.Model):
     seed = tfvae_random.step_seed(self.seed, self.optimizer.iterations, TRAIN_STREAM)
     with tf.GradientTape() as tape:
       per_example_loss, terms = self.compute_objective(data, seed=seed, training=True)
-      loss = tf.nn.compute_average_loss(per_example_loss)
+      loss = distribute.global_average_loss(per_example_loss)
       scaled_loss = self.optimizer.scale_loss(loss)
     grads = tape.gradient(scaled_loss, self.trainable_variables)
     loss_scale = self.optimizer.scale_loss(tf.constant(1.0))
-    grads = gradients.clip_by_global_norm(grads, self.grad_clip_norm, loss_scale)
+    grads = distribute.clip_by_global_norm(grads, self.grad_clip_norm, loss_scale)
     self.optimizer.apply(grads, self.trainable_variables)
     self.record_batch_statistics(per_example_loss, terms)
     return self.record(per_example_loss, terms)
@@ -157,8 +169,8 @@ class VAE(keras.Model):
 
   def record_batch_statistics(self, per_example_loss, terms):
     """Stores the global batch means of the loss and the KL of this step."""
-    self.batch_loss.assign(strategies.global_batch_mean(per_example_loss))
-    self.batch_kl.assign(strategies.global_batch_mean(terms["kl"]))
+    self.batch_loss.assign(distribute.global_batch_mean(per_example_loss))
+    self.batch_kl.assign(distribute.global_batch_mean(terms["kl"]))
 
   def record(self, per_example_loss, terms):
     """Updates the Mean trackers; returns the logs dict (with the current beta)."""

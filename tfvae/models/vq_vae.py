@@ -30,10 +30,10 @@ metrics (IW-NLL, U - S) apply unchanged.
 import keras
 import tensorflow as tf
 
+from tfvae import distribute
 from tfvae import latents
 from tfvae import random as tfvae_random
 from tfvae.models.vae import VAE
-from tfvae.training import strategies
 
 __all__ = ["VQVAE"]
 
@@ -137,8 +137,8 @@ class VQVAE(VAE):
     """Also moves the codebooks to the moving averages of their assigned vectors."""
     super().record_batch_statistics(per_example_loss, terms)
     codes, z_e = terms["codes"], tf.stop_gradient(terms["z_e"])
-    frequency = strategies.global_batch_mean(codes)  # [n, C]
-    mean_vector = strategies.global_batch_mean(codes[..., None] * z_e[:, :, None, :])
+    frequency = distribute.global_batch_mean(codes)  # [n, C]
+    mean_vector = distribute.global_batch_mean(codes[..., None] * z_e[:, :, None, :])
     counts = self.decay * self.code_counts + (1 - self.decay) * frequency
     sums = self.decay * self.code_sums + (1 - self.decay) * mean_vector
     codebook = sums / (counts[..., None] + 1e-7)

@@ -15,9 +15,9 @@ KL term, so the optimiser has no reason to push them further towards the prior.
 
 import tensorflow as tf
 
+from tfvae import distribute
 from tfvae import latents
 from tfvae.objectives.elbo import elbo_terms
-from tfvae.training import strategies
 
 
 def free_bits_penalty(per_dimension_kl, target_rate):
@@ -34,7 +34,7 @@ def free_bits_penalty(per_dimension_kl, target_rate):
   """
   num_dims = tf.cast(tf.shape(per_dimension_kl)[-1], per_dimension_kl.dtype)
   threshold = target_rate / num_dims
-  batch_kl = tf.stop_gradient(strategies.global_batch_mean(per_dimension_kl))
+  batch_kl = tf.stop_gradient(distribute.global_batch_mean(per_dimension_kl))
   above = batch_kl > threshold
   clamped = tf.where(above, per_dimension_kl, tf.broadcast_to(threshold,
                                                               tf.shape(per_dimension_kl)))

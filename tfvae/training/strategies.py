@@ -6,8 +6,9 @@
   multi_worker  MultiWorkerMirroredStrategy; the cluster comes from TF_CONFIG.
   tpu           TPUStrategy on the TPU named by `tpu` (a name or grpc:// address).
 
-Losses are averaged over the global batch by the models (tf.nn.compute_average_loss),
-so every strategy trains the same model on the same global batches.
+Losses are averaged over the global batch by the models
+(`tfvae.distribute.global_average_loss`, which counts the actual rows of each
+replica), so every strategy trains the same model on the same global batches.
 
 Multi-worker runs: every worker runs the same command; `is_chief` says which
 one writes the run directory, `shard_by_batch` gives each worker its slices of
@@ -107,23 +108,3 @@ def make_strategy(name, tpu=None):
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)
   raise ValueError(f"Unknown strategy {name!r}; choose default, mirrored, multi_worker or tpu.")
-
-
-
-def global_batch_mean(values):
-  """Mean of `values` [B, ...] over the global batch, along axis 0.
-
-  In a replica context with several replicas the local sums and example
-  counts are all-reduced, so every replica gets the mean one device would
-  compute on the whole global batch (batch statistics such as free bits'
-  per-dimension KL and the controller's observed KL need this). Elsewhere it
-  is the plain mean.
-  """
-  values = tf.convert_to_tensor(values)
-  total = tf.reduce_sum(values, axis=0)
-  count = tf.cast(tf.shape(values)[0], values.dtype)
-  context = tf.distribute.get_replica_context()
-  if context is not None and context.num_replicas_in_sync > 1:
-    total = context.all_reduce(tf.distribute.ReduceOp.SUM, total)
-    count = context.all_reduce(tf.distribute.ReduceOp.SUM, count)
-  return total / count
