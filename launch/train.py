@@ -133,7 +133,9 @@ def parse_data_options(pairs):
   for pair in pairs:
     key, separator, value = pair.partition("=")
     if not separator or not key:
-      raise app.UsageError(f"--data_option={pair!r} is not KEY=VALUE.")
+      raise config_lib.ConfigError(
+          f"--data_option={pair} is not KEY=VALUE; e.g. --data_option=train=my.train.txt "
+          "(python -c 'from tfvae import data; print(data.describe(NAME))' lists the keys).")
     for convert in (int, float):
       try:
         value = convert(value)
@@ -176,7 +178,10 @@ def main(argv):
     strategies.split_cpu(FLAGS.num_cpu_devices)
   results = common.run_or_exit(loop.train_stages, config)
   model_dir = results["config"]["model_dir"]
-  print(report.metrics_table(results["test"], f"Test metrics ({model_dir})"))
+  if results["test"]:
+    print(report.metrics_table(results["test"], f"Test metrics ({model_dir})"))
+  else:
+    print(f"Trained {model_dir}; the test split was not evaluated (--evaluate_test=false).")
   print(f"\nResults and config: {model_dir}/results.json")
   print(f"To watch training:  tensorboard --logdir {model_dir}")
 

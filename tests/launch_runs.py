@@ -48,3 +48,24 @@ def scalar_values(directory, tag):
         if f"{path.parent.name}/{value.tag}" == tag:
           values.append((event.step, float(tf.make_ndarray(value.tensor))))
   return sorted(values)
+
+
+STEP_SCALARS = ("loss", "recon", "kl", "elbo", "beta")
+EPOCH_SCALARS = {"train": STEP_SCALARS + ("learning_rate",),
+                 "validation": ("loss", "recon", "kl", "elbo", "mi", "au", "nll", "ppl")}
+
+
+def assert_tensorboard_scalars(directory, *, epochs, steps_per_epoch, every_steps):
+  """Asserts the scalars the README lists, each at the steps it must be written at.
+
+  Epoch scalars once per epoch at steps 0..epochs-1; step scalars at every
+  multiple of `every_steps` up to the run's last step.
+  """
+  last_step = epochs * steps_per_epoch
+  for name in STEP_SCALARS:
+    steps = [step for step, _ in scalar_values(directory, f"train/batch_{name}")]
+    assert steps == list(range(every_steps, last_step + 1, every_steps)), (name, steps)
+  for folder, names in EPOCH_SCALARS.items():
+    for name in names:
+      values = scalar_values(directory, f"{folder}/epoch_{name}")
+      assert [step for step, _ in values] == list(range(epochs)), (folder, name, values)

@@ -70,6 +70,8 @@ def test_text_file_loader(tmp_path):
   assert ds.splits == ("train", "test") and ds.kind == "text"
   assert ds.vocab.words[4:6] == ["b", "a"]
   assert ds.sentences("test") == ["a <unk>"]
+  assert ds.oov_rate("test") == 0.5 and ds.oov_rate("train") == 0.0
+  assert ds.summary()["oov_rate"] == {"train": 0.0, "test": 0.5}
   with pytest.raises(DataError, match="no split 'valid'"):
     ds.num_examples("valid")
 
@@ -90,6 +92,7 @@ def test_max_length_vocab_size_and_given_vocab(tmp_path):
   ds = data.load("text_file", train=str(root / "train.txt"), max_length=2, vocab_size=6)
   assert ds.sentences("train") == ["a b", "a b", "b <unk>"]
   assert ds.vocab.size == 6
+  assert ds.oov_rate("train") == 1 / 6  # "d" of a b / a b / b d
   lengths = [int(n) for x in ds.batches("train", 3) for n in ds.count_tokens(x)]
   assert lengths == [3, 3, 3]
   vocab_path = tmp_path / "vocab.json"
@@ -140,6 +143,10 @@ def test_ptb_counts_vocab_and_tokens():
     total = sum(int(tf.reduce_sum(ds.count_tokens(x))) for x in ds.batches(split, 512))
     assert total == words + ds.num_examples(split)
   assert ds.num_batches("train", 32) == 1315
+  # PTB's 10k vocabulary covers every training word: its OOV words are the corpus's own <unk>.
+  for split in ("valid", "test"):
+    words = (pathlib.Path(DATA_DIR) / "ptb" / f"ptb.{split}.txt").read_text().split()
+    assert ds.oov_rate(split) == pytest.approx(words.count("<unk>") / len(words), abs=1e-12)
   assert ds.sentences("valid")[0].startswith("consumers may want to move")
 
 

@@ -9,28 +9,37 @@
 `data.DataError` (a `ValueError`). The tfds builders live in
 `tfvae.data.tfds_builders` (imported on demand: tensorflow_datasets is slow to
 import); `python -m tfvae.data.prepare_ptb --data_dir DIR` fetches PTB.
+
+The names below are imported when first used (PEP 562), so that the
+catalogue and the errors, which need no TensorFlow, can be checked by a
+launcher before TensorFlow is imported.
 """
 
-from tfvae.data.dataset import SPLITS
-from tfvae.data.dataset import DataSet
-from tfvae.data.dataset import count_tokens
-from tfvae.data.errors import DATA_DIR_ENV
-from tfvae.data.errors import DataError
-from tfvae.data.registry import DEFAULT
-from tfvae.data.registry import available
-from tfvae.data.registry import describe
-from tfvae.data.registry import load
-from tfvae.data.vocabulary import Vocabulary
+import importlib
 
-__all__ = [
-  "DATA_DIR_ENV",
-  "DEFAULT",
-  "SPLITS",
-  "DataError",
-  "DataSet",
-  "Vocabulary",
-  "available",
-  "count_tokens",
-  "describe",
-  "load",
-]
+_EXPORTS = {
+  "SPLITS": "tfvae.data.dataset",
+  "DataSet": "tfvae.data.dataset",
+  "count_tokens": "tfvae.data.dataset",
+  "DATA_DIR_ENV": "tfvae.data.errors",
+  "DataError": "tfvae.data.errors",
+  "DEFAULT": "tfvae.data.catalog",
+  "available": "tfvae.data.catalog",
+  "describe": "tfvae.data.catalog",
+  "load": "tfvae.data.registry",
+  "Vocabulary": "tfvae.data.vocabulary",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+  if name not in _EXPORTS:
+    raise AttributeError(f"module 'tfvae.data' has no attribute {name!r}")
+  value = getattr(importlib.import_module(_EXPORTS[name]), name)
+  globals()[name] = value
+  return value
+
+
+def __dir__():
+  return sorted(set(globals()) | set(_EXPORTS))

@@ -125,6 +125,15 @@ class DataSet:
     extra = f", vocab={self._vocab.size}" if self._vocab is not None else ""
     return f"DataSet({self._name!r}, kind={self._kind!r}, {sizes}{extra})"
 
+  def summary(self) -> dict:
+    """Name, kind and split sizes; for text also the vocabulary size and OOV rates."""
+    summary = {"name": self._name, "kind": self._kind,
+               "examples": {split: part.size for split, part in self._parts.items()}}
+    if self._kind == "text":
+      summary["vocab_size"] = self._vocab.size
+      summary["oov_rate"] = {split: part.oov_rate for split, part in self._parts.items()}
+    return summary
+
   def _part(self, split: str) -> SplitData:
     try:
       return self._parts[split]
@@ -167,6 +176,11 @@ class DataSet:
     """
     self._require_text("count_tokens")
     return count_tokens(x)
+
+  def oov_rate(self, split: str) -> float:
+    """Share of the words of `split` that the vocabulary maps to `<unk>` (0 to 1)."""
+    self._require_text("oov_rate")
+    return self._part(split).oov_rate
 
   def sentences(self, split: str) -> list[str]:
     """The text of `split` as the model sees it (after `<unk>` mapping, truncation)."""

@@ -184,6 +184,16 @@ class TextSplit:
   def rows(self) -> list[np.ndarray]:
     return [self._flat[a:b] for a, b in zip(self._offsets[:-1], self._offsets[1:])]
 
+  @property
+  def oov_rate(self) -> float:
+    """Share of the words (`<s>`/`</s>` excluded) encoded as `<unk>`.
+
+    Words the vocabulary lacks and the corpus's own unknown-word tokens
+    (PTB's `<unk>`) both count: either way the model sees `<unk>`.
+    """
+    num_words = len(self._flat) - 2 * self.size
+    return float(np.count_nonzero(self._flat == Vocabulary.UNK_ID) / max(num_words, 1))
+
   def _tensor(self) -> tf.RaggedTensor:
     if self._ragged is None:
       with tf.init_scope():  # an eager constant, whatever graph asks first
@@ -261,12 +271,13 @@ def build_text_dataset(
       latents=None if latents is None else latents.get(split),
     )
     logging.info(
-      "%s/%s: %d sentences, %d predicted tokens, longest %d",
+      "%s/%s: %d sentences, %d predicted tokens, longest %d, out of vocabulary %.2f%%",
       name,
       split,
       parts[split].size,
       int(parts[split].lengths.sum()) - parts[split].size,
       int(parts[split].lengths.max()),
+      100 * parts[split].oov_rate,
     )
   return DataSet(name, "text", parts, vocab=vocab, event_shape=(None,), info=info)
 

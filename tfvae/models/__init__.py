@@ -2,6 +2,7 @@
 
 from tfvae import latents
 from tfvae import nets
+from tfvae.data import catalog
 from tfvae.models.aggressive import AggressivePhaseEnd
 from tfvae.models.aggressive import AggressiveVAE
 from tfvae.models.control_vae import ControlVAE
@@ -24,8 +25,7 @@ def build_networks(config, dataset):
   """
   config = config.resolved()
   family = latent_family(config)
-  expected = {"text": ("lstm", "bilstm"), "symbols": ("symbol",),
-              "image": ("mlp", "conv")}[dataset.kind]
+  expected = catalog.NETWORKS_BY_KIND[dataset.kind]
   if config.network not in expected:
     raise ValueError(f"--network={config.network} cannot model {dataset.kind} data set "
                      f"{dataset.name!r}; use --network={' or --network='.join(expected)}.")

@@ -8,6 +8,7 @@ default data set gives a model small enough to train on 2 CPU cores in minutes.
 import dataclasses
 import json
 
+from tfvae.data import catalog
 from tfvae.errors import UserError
 
 MODELS = ("vae", "controlvae", "aggressive", "savae", "monte_carlo", "vqvae")
@@ -179,6 +180,7 @@ class Config:
     if not 0.0 <= self.adam_beta1 < 1.0:
       raise ConfigError(f"--adam_beta1 must be in [0, 1), got {self.adam_beta1}.")
     self._validate_remedies()
+    self._validate_data()
     if self.grad_clip_norm is not None and self.grad_clip_norm <= 0:
       raise ConfigError(f"--grad_clip_norm must be positive, got {self.grad_clip_norm}.")
     if self.strategy == "tpu" and not self.tpu:
@@ -187,6 +189,21 @@ class Config:
       raise ConfigError("--strategy=multi_worker needs --model_dir: the same directory on "
                         "every worker, on a file system they share (or gs://...).")
     return self
+
+  def data_request_options(self):
+    """The options passed to `tfvae.data.load`: --data_option values and --vocab_size."""
+    options = dict(self.data_options)
+    if self.vocab_size is not None:
+      options["vocab_size"] = self.vocab_size
+    return options
+
+  def _validate_data(self):
+    """Data set name, options and network, checked from the catalogue (no data read)."""
+    entry = catalog.check_request(self.dataset, self.data_request_options(), self.max_length)
+    networks = catalog.NETWORKS_BY_KIND[entry.kind]
+    if self.network is not None and self.network not in networks:
+      raise ConfigError(f"--network={self.network} cannot model {entry.kind} data set "
+                        f"{self.dataset!r}; use --network={' or --network='.join(networks)}.")
 
   def _validate_remedies(self):
     if (self.objective == "free_bits") != (self.fb_lambda is not None):

@@ -40,11 +40,8 @@ def default_model_dir():
 
 
 def load_data(config):
-  options = dict(config.data_options)
-  if config.vocab_size is not None:
-    options["vocab_size"] = config.vocab_size
   return tfvae_data.load(config.dataset, config.data_dir, max_length=config.max_length,
-                         **options)
+                         **config.data_request_options())
 
 
 def make_optimizer(config):
@@ -107,9 +104,7 @@ def train(config):
   ]
   if is_chief:
     summaries.write_run_start(config.model_dir, config)
-    callbacks.append(keras.callbacks.TensorBoard(
-        config.model_dir, update_freq=config.log_every_steps, write_graph=False,
-        profile_batch=0))
+    callbacks.append(summaries.ScalarSummaries(config.model_dir, config.log_every_steps))
   # Every worker saves (MultiWorkerMirroredStrategy needs all of them to).
   callbacks.append(run_callbacks.EpochCheckpoint(run_checkpoint, steps_per_epoch))
   started = time.time()
@@ -123,10 +118,9 @@ def train(config):
   test = evaluate_test_split(config, dataset, model) if config.evaluate_test else {}
   eval_seconds = time.time() - started
   step = int(model.optimizer.iterations.numpy())
-  results = {"config": dataclasses.asdict(config), "test": test, "step": step,
-             "epochs": config.epochs, "train_seconds": train_seconds,
-             "eval_seconds": eval_seconds,
-             "checkpoint": run_checkpoint.latest, "dtype_policy": model.dtype_policy.name}
+  results = {"config": dataclasses.asdict(config), "data": dataset.summary(), "test": test,
+             "step": step, "epochs": config.epochs, "train_seconds": train_seconds,
+             "eval_seconds": eval_seconds, "checkpoint": run_checkpoint.latest, "dtype_policy": model.dtype_policy.name}
   if is_chief and test:
     summaries.write_final_metrics(config.model_dir, test, step)
   if is_chief:

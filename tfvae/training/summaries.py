@@ -1,8 +1,9 @@
-"""TensorBoard extras: the run's config as text and its hyper-parameters."""
+"""TensorBoard: step and epoch scalars, the run's config as text, its hyper-parameters."""
 
 import dataclasses
 import os
 
+import keras
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hparams_api
 
@@ -32,3 +33,58 @@ def write_final_metrics(log_dir, results, step):
       if isinstance(value, (int, float)):
         tf.summary.scalar(f"test/{name}", value, step=step)
   writer.flush()
+
+
+class ScalarSummaries(keras.callbacks.Callback):
+  """Writes the step and epoch logs of `fit` as TensorBoard scalars.
+
+  Replaces `keras.callbacks.TensorBoard` for scalars: that callback records
+  epoch summaries inside the batch-level `record_if(step % update_freq == 0)`
+  it leaves open, so an epoch whose last step is not a multiple of
+  `update_freq` writes nothing (tensorflow/tensorflow#49109). Here
+  `train/epoch_<name>` and `validation/epoch_<name>` (the `val_` logs) are
+  written after every epoch at step = epoch index (0-based, as Keras does),
+  and `train/batch_<name>` at the run's step t (1-based, counted over the
+  whole run, so a resumed run continues its curves) whenever t is a multiple
+  of `every_steps`.
+
+  Args:
+    log_dir: run directory; events go to its `train/` and `validation/`.
+    every_steps: interval of the step scalars.
+  """
+
+  def __init__(self, log_dir, every_steps):
+    super().__init__()
+    self.log_dir = log_dir
+    self.every_steps = every_steps
+    self._writers = {}
+    self._epoch = 0
+
+  def _write(self, folder, prefix, logs, step):
+    if folder not in self._writers:
+      self._writers[folder] = tf.summary.create_file_writer(os.path.join(self.log_dir, folder))
+    with self._writers[folder].as_default(), tf.summary.record_if(True):
+      for name, value in logs.items():
+        tf.summary.scalar(f"{prefix}_{name}", value, step=step)
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self._epoch = epoch
+
+  def on_train_batch_end(self, batch, logs=None):
+    step = self._epoch * self.params["steps"] + batch + 1
+    if logs and step % self.every_steps == 0:
+      self._write("train", "batch", logs, step)
+
+  def on_epoch_end(self, epoch, logs=None):
+    logs = logs or {}
+    self._write("train", "epoch", {k: v for k, v in logs.items() if not k.startswith("val_")},
+                epoch)
+    self._write("validation", "epoch",
+                {k[len("val_"):]: v for k, v in logs.items() if k.startswith("val_")}, epoch)
+    for writer in self._writers.values():
+      writer.flush()
+
+  def on_train_end(self, logs=None):
+    for writer in self._writers.values():
+      writer.close()
+    self._writers = {}
