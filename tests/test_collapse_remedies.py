@@ -40,23 +40,37 @@ def test_free_bits_hold_kl_near_lambda():
   assert _plain_vae_kl()[-100:].mean() < 0.3 * rate
 
 
-def test_annealing_holds_kl_up_while_beta_is_small():
-  """Bowman et al.: with the KL weight warming up from 0 the encoder starts by encoding."""
-  schedule = run_callbacks.BetaSchedule(schedules.linear_anneal(0.0, STEPS))
+def test_annealing_holds_kl_up_while_beta_is_small_then_collapses_at_beta_one():
+  """Bowman et al.: while the KL weight warms up from 0 the encoder encodes; Li et al. 2019
+  (000, Yahoo table: "+ anneal", KL 0.00, AU 0) find the latent lost again once it is 1.
+
+  Warm-up over the first 100 of 300 steps. Measured (AVX2 host): KL 2.0 in the first
+  50 steps against 0.37 for the plain VAE, then, from step 200, 0.07 against 0.09: the
+  same collapse. A schedule that never reached 1 would keep KL up.
+  """
+  warmup = 100
+  schedule = run_callbacks.BetaSchedule(schedules.linear_anneal(0.0, warmup))
   _, kl = d4_runs.train(callbacks=[schedule])
   vae = _plain_vae_kl()
-  for start in (0, 100, 200):
-    assert kl[start:start + 100].mean() > 3 * vae[start:start + 100].mean(), start
+  assert kl[:50].mean() > 3 * vae[:50].mean(), (kl[:50].mean(), vae[:50].mean())
+  late = kl[2 * warmup:].mean()
+  assert late < 0.3 and late < vae[2 * warmup:].mean() + 0.1, (late, vae[2 * warmup:].mean())
 
 
 def test_cyclical_annealing_reopens_the_latent_at_every_cycle():
-  """Fu et al.: each cycle's low-beta start lets KL grow again before beta returns to 1."""
+  """Fu et al.: each cycle's low-beta start lets KL grow again before beta returns to 1.
+
+  Measured (AVX2 host), first 20 steps of each cycle against the plain VAE at the
+  same steps: 1.42 vs 0.27, 0.14 vs 0.05, 0.34 vs 0.09.
+  """
   schedule = run_callbacks.BetaSchedule(schedules.cyclical(STEPS, 3, 0.5))
   _, kl = d4_runs.train(callbacks=[schedule])
+  vae = _plain_vae_kl()
   for cycle in range(3):
     start = cycle * 100
     trough, flat = kl[start:start + 20].mean(), kl[start + 60:start + 100].mean()
-    assert trough > 1.5 * flat, (cycle, trough, flat)
+    plain = vae[start:start + 20].mean()
+    assert trough > 1.5 * flat and trough > 1.5 * plain, (cycle, trough, flat, plain)
 
 
 def test_controller_steers_kl_to_the_desired_value():
