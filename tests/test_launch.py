@@ -141,6 +141,33 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
 
 
+# 200 training sentences: a data epoch is 7 batches of 32 (the last one of 8).
+SMALL_DATA = ["--data_option=num_train=200", "--deterministic", "--evaluate_test=false",
+              "--epoch_eval_batches=1", *TINY]
+
+
+@pytest.mark.parametrize("flags", [
+    # Default epochs: one pass of 7 batches each, the last one partial.
+    ("--epochs=3",),
+    # Aggressive steps read 1 + 2..4 batches each: epoch 1 already runs past the data epoch.
+    ("--epochs=2", "--steps_per_epoch=3", "--preset=he2019_aggressive", "--inner_cap=4",
+     "--check_every=2"),
+], ids=["one_pass_epochs", "aggressive"])
+def test_resume_across_a_data_epoch_continues_like_an_uninterrupted_run(tmp_path, flags):
+  straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+  _run("launch.train", f"--model_dir={straight}", *SMALL_DATA, *flags)
+  _run("launch.train", f"--model_dir={resumed}", *SMALL_DATA, *flags, "--epochs=1")
+  first = json.loads((resumed / "results.json").read_text())
+  _run("launch.train", f"--model_dir={resumed}", *SMALL_DATA, *flags)
+  expected, got = _checkpoint_values(straight), _checkpoint_values(resumed)
+  assert expected.keys() == got.keys() and len(expected) > 10
+  for name in expected:
+    np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
+  reader = tf.train.load_checkpoint(str(resumed / "ckpt-1"))
+  batches_read = int(reader.get_tensor("batches_seen/.ATTRIBUTES/VARIABLE_VALUE"))
+  assert first["step"] > 0 and batches_read >= 7, batches_read
+
+
 def test_checkpoint_of_another_model_is_refused(finished_run):
   model_dir, _ = finished_run
   result = _run("launch.train", f"--model_dir={model_dir}", "--epochs=3", "--latent_dim=3",
