@@ -67,15 +67,20 @@ def test_aggressive_training_keeps_the_posterior_informative():
 
   The same run with one encoder step per decoder step (the inner loop
   removed), for 150 steps, almost four times the aggressive run's 40 decoder
-  updates, collapses like the plain VAE (MI 0.04 vs 0.39 nats; the plain VAE
-  of test_collapse_remedies.py ends at 0.07). Inner loops are shortened
-  (windows of 5, at most 30 steps); a step of the aggressive phase is a whole
-  inner loop and one decoder update.
+  updates, collapses like the plain VAE (the plain VAE of
+  test_collapse_remedies.py ends at 0.07). Inner loops are shortened (windows
+  of 5, at most 30 steps); a step of the aggressive phase is a whole inner
+  loop and one decoder update.
+
+  Thresholds from the spread over initial weights and data orders (seeds 0-3,
+  AVX2 host): aggressive 0.39, 0.48, 0.22, 0.35 nats (0.29 for seed 0 on an
+  AVX-512 host), one-step loops 0.04, 0.003, 0.02, 0.20; the gap is 0.16 at
+  its smallest.
   """
   x = d4_runs.held_out_batch(500)
   aggressive, _ = d4_runs.train(model="aggressive", steps=40, inner_cap=30, check_every=5)
   alternating, _ = d4_runs.train(model="aggressive", steps=150, inner_cap=1, check_every=1)
   assert aggressive.decoder_optimizer.iterations.numpy() == 40
   mi = d4_runs.mutual_information(aggressive, x)
-  assert mi > 0.25, mi
-  assert mi > d4_runs.mutual_information(alternating, x) + 0.15
+  assert mi > 0.15, mi
+  assert mi > d4_runs.mutual_information(alternating, x) + 0.1

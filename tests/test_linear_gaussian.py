@@ -127,17 +127,45 @@ def test_diagonal_q_is_exact_with_orthogonal_columns():
   )
 
 
-def test_weights_are_trainable_and_receive_gradients():
+def _closed_form_negative_elbo(params, x):
+  """-mean_x ELBO in numpy float64 (Gaussian expectations; Kingma and Welling 2014, app. B)."""
+  w, b = params["decoder_weight"], params["decoder_bias"]
+  a, c, log_s = params["encoder_weight"], params["encoder_bias"], params["encoder_log_scale"]
+  sigma2 = np.exp(2 * params["log_noise_scale"])
+  mu, s2 = x @ a.T + c, np.exp(2 * log_s)
+  expected_log_likelihood = (-0.5 * DATA_DIM * np.log(2 * np.pi * sigma2)
+                             - (np.sum((x - mu @ w.T - b) ** 2, axis=1)
+                                + np.sum(s2 * np.sum(w**2, axis=0))) / (2 * sigma2))
+  kl = 0.5 * np.sum(s2 + mu**2 - 1 - 2 * log_s, axis=1)
+  return float(np.mean(kl - expected_log_likelihood))
+
+
+def test_reparameterised_elbo_gradient_matches_the_closed_form():
+  """Every weight's autodiff gradient of the sampled ELBO equals central differences of
+  the closed-form ELBO. With 20,000 samples of q the estimate's standard deviation is at
+  most 0.35% of the largest gradient entry (8 seeds); the tolerance is 2% of it."""
   model = LinearGaussianModel(**_parameters())
   assert len(model.trainable_weights) == 6
   x = _data()
   with tf.GradientTape() as tape:
     q = model.posterior(x)
-    z = q.sample(seed=[0, 1])
+    z = q.sample(20000, seed=[0, 1])
     elbo = model.likelihood(z, x).log_prob(x) + model.prior.log_prob(z) - q.log_prob(z)
     loss = -tf.reduce_mean(elbo)
-  grads = tape.gradient(loss, model.trainable_weights)
-  assert all(g is not None for g in grads)
+  grads = dict(zip([w.name for w in model.trainable_weights],
+                   tape.gradient(loss, model.trainable_weights)))
+  params = {w.name: np.array(w.numpy(), dtype=np.float64) for w in model.trainable_weights}
+  x64, step = x.astype(np.float64), 1e-6
+  for name, value in params.items():
+    numeric = np.zeros_like(value)
+    for index in np.ndindex(value.shape):
+      shifted = [dict(params, **{name: value.copy()}) for _ in range(2)]
+      shifted[0][name][index] += step
+      shifted[1][name][index] -= step
+      numeric[index] = (_closed_form_negative_elbo(shifted[0], x64)
+                        - _closed_form_negative_elbo(shifted[1], x64)) / (2 * step)
+    np.testing.assert_allclose(grads[name].numpy(), numeric, rtol=0.02,
+                               atol=0.02 * np.abs(numeric).max(), err_msg=name)
 
 
 def test_constructor_validates_shapes():

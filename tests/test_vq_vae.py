@@ -49,6 +49,39 @@ def test_codebook_is_the_moving_average_of_assigned_encodings():
   np.testing.assert_allclose(model.codebook, sums / (counts[..., None] + 1e-7), rtol=1e-4)
 
 
+def test_loss_is_reconstruction_plus_commitment_with_straight_through_gradients():
+  """van den Oord et al. (2017), eq. 3 with moving-average codebooks (no codebook term):
+  L = -log p(x | z_q) + beta ||z_e - sg(e)||^2, and dL/dz_e = dL/dz_q + 2 beta (z_e - e)."""
+  beta = 0.3
+  model = _model(num_latents=2, num_categories=3, code_dim=4, commitment=beta)
+  x = tf.constant([0, 3, 5, 7, 1, 1])
+  model(x)
+  encoder_weights = model.encoder.trainable_weights
+  with tf.GradientTape(persistent=True) as tape:
+    loss, terms = model.compute_objective(x, seed=None, training=False)
+    total_loss = tf.reduce_sum(loss)
+    z_e = model.encode(x)
+  # The nearest codes, found in numpy from the codebook.
+  codebook = model.codebook.numpy()
+  distances = ((z_e.numpy()[:, :, None, :] - codebook[None]) ** 2).sum(-1)
+  chosen = codebook[np.arange(2)[None, :], distances.argmin(-1)]  # [B, n, D]
+  z_q = tf.constant(chosen)
+  with tf.GradientTape() as decoder_tape:
+    decoder_tape.watch(z_q)
+    recon = -model.decoder.likelihood(tf.reshape(z_q, [6, 8]), x).log_prob(x)
+    total_recon = tf.reduce_sum(recon)
+  commitment = ((z_e.numpy() - chosen) ** 2).sum(axis=(1, 2))
+  np.testing.assert_allclose(loss, recon.numpy() + beta * commitment, rtol=1e-5)
+  np.testing.assert_allclose(terms["commitment"], commitment, rtol=1e-5)
+  upstream = decoder_tape.gradient(total_recon, z_q) + 2 * beta * (z_e - chosen)
+  expected = tape.gradient(z_e, encoder_weights, output_gradients=upstream)
+  got = tape.gradient(total_loss, encoder_weights)
+  for want, have, weight in zip(expected, got, encoder_weights):
+    np.testing.assert_allclose(tf.convert_to_tensor(have), tf.convert_to_tensor(want),
+                               rtol=1e-4, atol=1e-6, err_msg=weight.path)
+  assert not model.codebook.trainable  # moved by the moving averages, not by gradients
+
+
 def _codes_used_after_training(**kwargs):
   model = _model(commitment=0.25, decay=0.9, **kwargs)
   data = tf.data.Dataset.from_tensor_slices(tf.range(SYMBOLS)).repeat().shuffle(64, seed=0)
