@@ -2,7 +2,7 @@
 
 `loc`, `scale` and `kl` are exactly what the Keras model computes:
 `model.posterior(x)` (mean and standard deviation of q(z|x)) and
-`tfd.kl_divergence(q(z|x), p(z))`. `z = loc + scale * eps` is one fresh
+`tfvae.divergences.kl(q(z|x), p(z))`. `z = loc + scale * eps` is one fresh
 sample of q per request row, with eps ~ N(0, I) from a stateful
 `RandomStandardNormal` op seeded non-deterministically when the server loads
 the model (seed = seed2 = 0): repeated requests, and different server
@@ -11,9 +11,8 @@ several samples draws them itself from `loc` and `scale`.
 """
 
 import tensorflow as tf
-import tensorflow_probability as tfp
 
-tfd = tfp.distributions
+from tfvae import divergences
 
 
 def posterior_outputs(model, x):
@@ -24,7 +23,7 @@ def posterior_outputs(model, x):
   noise = tf.raw_ops.RandomStandardNormal(shape=tf.shape(loc), dtype=loc.dtype, seed=0,
                                           seed2=0)
   return {"loc": loc, "scale": scale, "z": loc + scale * noise,
-          "kl": tfd.kl_divergence(posterior, model.prior)}
+          "kl": divergences.kl(posterior, model.prior, (loc + scale * noise)[None])}
 
 
 def posterior_specs(latent_dim):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfvae import divergences
 from tfvae import latents
 from tfvae import nets
 from tfvae import objectives
@@ -37,7 +38,7 @@ def test_no_gradient_for_dimensions_under_the_threshold():
   prior = latents.standard_normal_prior(3)
   with tf.GradientTape() as tape:
     posterior = latents.diagonal_gaussian(loc, log_variance)
-    per_dimension = latents.per_dimension_kl(posterior, prior)
+    per_dimension = divergences.kl_per_dimension(posterior, prior)
     penalty = tf.reduce_mean(objectives.free_bits_penalty(per_dimension, 3.0))
   batch_kl = per_dimension.numpy().mean(axis=0)
   under = batch_kl < 1.0

@@ -45,6 +45,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from absl import logging
 
+from tfvae import divergences
 from tfvae.objectives import monte_carlo
 
 tfd = tfp.distributions
@@ -311,30 +312,24 @@ def iw_log_likelihood(
 
 # ------------------------------------------------------------------------- E3
 def kl_to_prior(posterior, prior, *, seed=0, num_samples: int = 1, samples=None):
-  """Per-example KL(q(z|x) || p(z)) (E3), analytic where TFP has it.
+  """Per-example KL(q(z|x) || p(z)) (E3) through `tfvae.divergences.kl`.
 
-  Uses `tfd.kl_divergence(posterior, prior)` when a closed form is registered
-  (e.g. diagonal Gaussian to N(0, I): 002 / Kingma & Welling 2014 appendix
-  B).  Otherwise falls back to the Monte-Carlo estimate
+  The closed form where TFP has one (e.g. diagonal Gaussian to N(0, I): 002 /
+  Kingma & Welling 2014 appendix B); otherwise the Monte-Carlo estimate
   mean_s [log q(z_s|x) - log p(z_s)], z_s ~ q(z|x), from `samples` ([S, B, d])
-  when given, else from `posterior.sample(num_samples, seed=stateless_seed(seed))`.
+  when given, else from `num_samples` draws with `stateless_seed(seed)`.
 
   Returns:
     (kl [B], analytic: python bool).
 
   Raises:
-    ValueError: if the Monte-Carlo fallback is needed and q(z|x) or p(z) has
+    ValueError: if the Monte-Carlo estimate is needed and q(z|x) or p(z) has
       no density.
   """
-  try:
-    return tfd.kl_divergence(posterior, prior), True
-  except NotImplementedError:
-    pass
-  if samples is None:
-    samples = posterior.sample(int(num_samples), seed=stateless_seed(seed))
-  log_q = _density(posterior, samples, "kl", "q(z|x)")
-  log_p = _density(prior, samples, "kl", "p(z)")
-  return tf.reduce_mean(log_q - log_p, axis=0), False
+  analytic = divergences.has_closed_form(posterior, prior)
+  kl = divergences.kl(posterior, prior, samples, seed=stateless_seed(seed),
+                      num_samples=int(num_samples))
+  return kl, analytic
 
 
 # ------------------------------------------------------------------------- E4

@@ -11,7 +11,6 @@ from tfvae.latents.families import VectorQuantizedLatents
 from tfvae.latents.families import family
 from tfvae.latents.families import make
 from tfvae.latents.gaussian import diagonal_gaussian
-from tfvae.latents.gaussian import per_dimension_kl
 from tfvae.latents.gaussian import reparameterized_sample
 from tfvae.latents.gaussian import standard_normal_prior
 
@@ -25,7 +24,6 @@ __all__ = [
     "diagonal_gaussian",
     "family",
     "make",
-    "per_dimension_kl",
     "reparameterized_sample",
     "sample_one_hot",
     "standard_normal_prior",

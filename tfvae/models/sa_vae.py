@@ -64,14 +64,13 @@ training (`run_eagerly=True`) with it fails, use `lstm="keras"` there.
 
 import keras
 import tensorflow as tf
-import tensorflow_probability as tfp
 
 from tfvae import distribute
+from tfvae import divergences
 from tfvae import latents
 from tfvae import random as tfvae_random
 from tfvae.models import vae
 
-tfd = tfp.distributions
 
 POSTERIOR_STREAM = 2  # step_seed stream of the fixed refinement noise of posterior()
 _REFINEMENT_TAG = 1  # refinement step k uses fold_in(fold_in(seed, 1), k)
@@ -181,7 +180,7 @@ class SAVAE(vae.VAE):
     posterior = latents.diagonal_gaussian(loc, log_variance)
     z = self.sample_posterior(posterior, seed)
     log_likelihood = self.likelihood(z, x, training=training).log_prob(x)
-    kl = tfd.kl_divergence(posterior, self.prior)
+    kl = divergences.kl(posterior, self.prior, z[None])
     recon = -log_likelihood
     loss = recon + tf.cast(self.beta, kl.dtype) * kl
     return loss, {"recon": recon, "kl": kl, "elbo": log_likelihood - kl}
@@ -212,7 +211,7 @@ class SAVAE(vae.VAE):
     loc0, log_variance0, loc, log_variance, initial = refined
     loss, terms = self.objective_at(x, loc, log_variance, seed=seed, training=training)
     initial_posterior = latents.diagonal_gaussian(loc0, log_variance0)
-    terms["kl_initial"] = tf.stop_gradient(tfd.kl_divergence(initial_posterior, self.prior))
+    terms["kl_initial"] = tf.stop_gradient(divergences.kl(initial_posterior, self.prior))
     if initial is None:
       terms["elbo_gain"] = tf.zeros_like(terms["elbo"])
     else:

@@ -6,9 +6,7 @@ and no KL. Stage 2 keeps the encoder, re-initialises the decoder and trains
 with free bits (`free_bits_elbo`).
 """
 
-import tensorflow_probability as tfp
-
-tfd = tfp.distributions
+from tfvae import divergences
 
 
 def autoencoder_loss(model, x, *, training):
@@ -21,5 +19,5 @@ def autoencoder_loss(model, x, *, training):
   """
   posterior = model.posterior(x, training=training)
   recon = -model.likelihood(posterior.mean(), x, training=training).log_prob(x)
-  kl = tfd.kl_divergence(posterior, model.prior)
+  kl = divergences.kl(posterior, model.prior, posterior.mean()[None])
   return recon, {"recon": recon, "kl": kl, "elbo": -recon - kl}

@@ -1,13 +1,12 @@
 """The evidence lower bound and its beta-weighted form (METHODS.md M1, M2).
 
 ELBO(x) = E_q(z|x)[log p(x|z)] - KL(q(z|x) || p(z))   (002, the ELBO section),
-estimated with one reparameterised sample for the reconstruction term and the
-closed-form KL (Gaussian posterior and prior).
+estimated with one reparameterised sample for the reconstruction term; the KL
+is the closed form where TFP has one (Gaussian posterior and prior), else the
+Monte-Carlo estimate on the same sample (`tfvae.divergences.kl`).
 """
 
-import tensorflow_probability as tfp
-
-tfd = tfp.distributions
+from tfvae import divergences
 
 
 def elbo_terms(model, x, *, seed, training):
@@ -15,14 +14,14 @@ def elbo_terms(model, x, *, seed, training):
 
   Returns:
     dict with `log_likelihood` (log p(x|z), z ~ q(z|x) one sample), `kl`
-    (analytic KL(q||p)), `elbo` (their difference) and `posterior`.
+    (KL(q||p)), `elbo` (their difference), `posterior` and the sample `z`.
   """
   posterior = model.posterior(x, training=training)
   z = model.sample_posterior(posterior, seed)
   log_likelihood = model.likelihood(z, x, training=training).log_prob(x)
-  kl = tfd.kl_divergence(posterior, model.prior)
+  kl = divergences.kl(posterior, model.prior, z[None])
   return {"log_likelihood": log_likelihood, "kl": kl, "elbo": log_likelihood - kl,
-          "posterior": posterior}
+          "posterior": posterior, "z": z}
 
 
 def beta_elbo(model, x, *, beta, seed, training):

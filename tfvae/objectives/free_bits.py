@@ -16,7 +16,7 @@ KL term, so the optimiser has no reason to push them further towards the prior.
 import tensorflow as tf
 
 from tfvae import distribute
-from tfvae import latents
+from tfvae import divergences
 from tfvae.objectives.elbo import elbo_terms
 
 
@@ -49,7 +49,7 @@ def free_bits_elbo(model, x, *, target_rate, seed, training, beta=1.0):
     unclamped values.
   """
   terms = elbo_terms(model, x, seed=seed, training=training)
-  per_dimension = latents.per_dimension_kl(terms["posterior"], model.prior)
+  per_dimension = divergences.kl_per_dimension(terms["posterior"], model.prior, terms["z"][None])
   recon = -terms["log_likelihood"]
   loss = recon + beta * free_bits_penalty(per_dimension, target_rate)
   return loss, {"recon": recon, "kl": terms["kl"], "elbo": terms["elbo"]}

@@ -51,6 +51,8 @@ from typing import Optional
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfvae import divergences
+
 tfd = tfp.distributions
 
 REPARAMETERISED = ("elbo", "iwae", "stl", "dreg")
@@ -158,7 +160,7 @@ def sample_terms(model, x, *, estimator, num_samples, seed, training=False):
   if estimator in ("stl", "dreg"):
     terms["log_proposal_path"] = _held_parameters(posterior).log_prob(z)
   if estimator == "elbo":
-    terms["kl"] = tfd.kl_divergence(posterior, prior)
+    terms["kl"] = divergences.kl(posterior, prior, z)
   return SampleTerms(**terms)
 
 
