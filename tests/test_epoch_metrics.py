@@ -9,9 +9,11 @@ I(x; z) = 1/2 sum_j log(1 + w_j^2 / sigma^2) (a Gaussian channel per dimension).
 import keras
 import numpy as np
 import tensorflow as tf
+import tensorflow_probability as tfp
 
 from tfvae.models.linear_gaussian import LinearGaussianModel
 from tfvae.training import callbacks as run_callbacks
+from tfvae.training import report
 
 SIGMA = 0.6
 COLUMN_NORMS = np.array([2.0, 1.0, 0.05])  # the last dimension barely informs x
@@ -52,3 +54,31 @@ def test_validation_numbers_match_the_closed_forms():
   # He et al.'s per-batch estimate on batches of 1000: 1.923 against 1.915 (measured).
   assert abs(logs["val_mi"] - true_mi) < 0.1, (logs["val_mi"], true_mi)
   assert logs["learning_rate"] == 0.125
+
+
+class _FullCovariancePosteriorModel(LinearGaussianModel):
+  """q(z|x) as a MultivariateNormalTriL: no parameter-form MI, no whole-set MI."""
+
+  def posterior(self, x, training=False):
+    q = super().posterior(x, training)
+    return tfp.distributions.MultivariateNormalTriL(q.mean(), tf.linalg.diag(q.stddev()))
+
+
+def test_a_non_gaussian_posterior_gets_validation_numbers_and_a_table():
+  model, x = _model_and_data(400)
+  other = _FullCovariancePosteriorModel(model.decoder_weight.numpy(), model.decoder_bias.numpy(),
+                                        SIGMA, model.encoder_weight.numpy(),
+                                        model.encoder_bias.numpy(),
+                                        model.encoder_log_scale.numpy())
+  other.compile(optimizer=keras.optimizers.SGD(0.125))
+  callback = run_callbacks.EpochMetrics(tf.data.Dataset.from_tensor_slices(x).batch(200),
+                                        num_samples=5, num_batches=2, seed=0)
+  callback.set_model(other)
+  logs = {}
+  callback.on_epoch_end(0, logs)
+  true_mi = 0.5 * np.sum(np.log1p(COLUMN_NORMS**2 / SIGMA**2))
+  assert abs(logs["val_mi"] - true_mi) < 0.25 and logs["val_au"] == 2
+  table = report.metrics_table({"nll": 3.0, "mi_batch": 1.9, "mi_aggregate": None,
+                                "au": float("nan")}, "t")
+  assert "| MI (whole set) | n/a |" in table and "| AU | n/a |" in table
+  assert "| MI (per batch) | 1.900 |" in table

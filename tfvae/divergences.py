@@ -79,7 +79,7 @@ def kl_per_dimension(q, p, z=None, *, seed=None, num_samples=1):
 def _factors(distribution, name):
   """The distribution of each dimension of an `Independent` over one event axis."""
   if not (isinstance(distribution, tfd.Independent)
-          and distribution.reinterpreted_batch_ndims == 1):
+          and tf.get_static_value(distribution.reinterpreted_batch_ndims) == 1):
     raise ValueError(f"A per-dimension KL needs {name} to factorise over the last axis "
                      f"(tfd.Independent over one axis); got {type(distribution).__name__}.")
   return distribution.distribution

@@ -52,12 +52,14 @@ tfd = tfp.distributions
 
 __all__ = [
   "active_units",
+  "batch_mutual_information",
   "decoder_log_prob",
   "evaluate",
   "inflate_proposal",
   "iw_log_likelihood",
   "kl_to_prior",
   "log_importance_weights",
+  "monte_carlo_mean",
   "mutual_information",
   "mutual_information_per_batch",
   "pareto_front",
@@ -71,6 +73,8 @@ _MI_STREAM = 1  # evaluate(): MI noise seed fold_in(s, 1)
 _IW_STREAM = 0  # inside a batch: importance-sampling seed
 _RECON_STREAM = 1  # inside a batch: reconstruction / Monte-Carlo KL seed
 _TRUE_KL_STREAM = 2  # inside a batch: the samples of the true-posterior KL (E6)
+_MEAN_STREAM = 3  # inside a batch: Monte-Carlo posterior means (AU without a closed form)
+_MI_SAMPLE_STREAM = 4  # inside a batch: the MI sample of a non-Gaussian posterior
 # Default decoder budget (`decoder_log_prob`): 25,000 decoded tokens are 1.0 GB
 # of float32 logits with a 10k-word vocabulary, about what 10 sentences of
 # average PTB length x 100 samples (the default chunk) decode anyway.
@@ -499,6 +503,57 @@ def mutual_information_per_batch(
   return total / tf.constant(float(sum(sizes)), loc.dtype)
 
 
+def batch_mutual_information(posterior, z, entropy="sampled") -> tf.Tensor:
+  """He et al.'s MI on one batch for any posterior with a density (E4).
+
+  The estimator of `mutual_information` written with `log_prob` alone:
+  log q(z_i) ~= logsumexp_j log q(z_i|x_j) - log B over the batch's B
+  posteriors, from `posterior.log_prob` of every z_i under every posterior
+  ([B, B]), and E_q[log q(z|x_i)] as log q(z_i|x_i) ("sampled") or
+  -H[q(z|x_i)] from `posterior.entropy()` ("analytic"). For diagonal
+  Gaussians `mutual_information` computes the same from the parameters.
+
+  Args:
+    posterior: q(z|x) with batch shape [B].
+    z: [B, *event], one sample of each q(z|x_i).
+    entropy: "sampled" or "analytic".
+
+  Raises:
+    ValueError: the posterior has no density (or no entropy for "analytic").
+  """
+  if entropy not in MI_ENTROPY:
+    raise ValueError(f"entropy={entropy!r}: choose one of {MI_ENTROPY}.")
+  event_rank = len(posterior.event_shape)
+  pairs = _density(posterior, tf.expand_dims(z, axis=-event_rank - 1), "mi", "q(z|x)")  # [B, B]
+  log_mixture = tf.reduce_logsumexp(pairs, axis=1) - tf.math.log(
+      tf.cast(tf.shape(pairs)[1], pairs.dtype))
+  if entropy == "sampled":
+    own = tf.linalg.diag_part(pairs)
+  else:
+    try:
+      own = -posterior.entropy()
+    except NotImplementedError as error:
+      raise ValueError(f"metric 'mi' with entropy='analytic' needs the entropy of q(z|x); "
+                       f"{type(posterior).__name__} has none: use entropy='sampled'.") from error
+  return tf.reduce_mean(own) - tf.reduce_mean(log_mixture)
+
+
+def monte_carlo_mean(posterior, seed, num_samples=100):
+  """(mean, noise), each [B, k]: q(z|x)'s mean from S samples, for AU without a closed form.
+
+  The k coordinates are z's flattened event. `noise` is the variance of each
+  sample mean, Var(z|x) / S (estimated), which `active_units` subtracts so that
+  a collapsed dimension (every q alike) is not counted active for the
+  sampling noise of its means.
+  """
+  samples = posterior.sample(int(num_samples), seed=seed)
+  batch = tf.shape(samples)[1]
+  flat = tf.reshape(samples, [int(num_samples), batch, -1])
+  mean = tf.reduce_mean(flat, axis=0)
+  variance = tf.math.reduce_variance(flat, axis=0) * num_samples / (num_samples - 1.0)
+  return mean, variance / num_samples
+
+
 # ------------------------------------------------------------------------- E6
 def true_kl(model, x, num_samples: int = 100, seed=0, *, chunk_size: int = 100,
             decode_budget: int | None = DECODE_BUDGET) -> tf.Tensor:
@@ -582,7 +637,7 @@ def pareto_front(nll, mi):
 
 
 # ------------------------------------------------------------------------- E5
-def active_units(posterior_means, threshold: float = 0.01):
+def active_units(posterior_means, threshold: float = 0.01, mean_noise=None):
   """Active units (E5): dimensions whose posterior mean varies over the data.
 
   003 section 4 ("Evaluation Metrics", after He et al. 2019): A_{z,d} =
@@ -593,6 +648,9 @@ def active_units(posterior_means, threshold: float = 0.01):
   Args:
     posterior_means: [N, d] posterior means E_q[z|x] of the evaluation set.
     threshold: activity threshold.
+    mean_noise: optional [N, d] variances of Monte-Carlo means
+      (`monte_carlo_mean`); their average is subtracted from each dimension's
+      variance, which then estimates Cov_x of the exact means.
 
   Returns:
     (count: int32 scalar tensor, variances: [d] tensor).
@@ -603,6 +661,8 @@ def active_units(posterior_means, threshold: float = 0.01):
   num = tf.cast(tf.shape(means)[0], means.dtype)
   centred = means - tf.reduce_mean(means, axis=0, keepdims=True)
   variances = tf.reduce_sum(tf.square(centred), axis=0) / (num - 1.0)
+  if mean_noise is not None:
+    variances -= tf.reduce_mean(tf.cast(mean_noise, means.dtype), axis=0)
   count = tf.reduce_sum(tf.cast(variances > tf.constant(threshold, means.dtype), tf.int32))
   return count, variances
 
@@ -649,7 +709,7 @@ def evaluate(
     mi_batch: He et al.'s MI, per batch and averaged weighted by batch size
       (what 000/003 report; depends on the batch size) (E4).
     mi_aggregate: the same estimator with q(z) the mixture of all N
-      posteriors of the set (E4).
+      posteriors of the set (E4); None for non-Gaussian posteriors.
     au: number of active units, threshold `au_threshold` (E5).
     true_kl: with `true_kl_samples` = K > 0, the mean estimate U - S of
       KL(p(z|x) || p(z)) from K samples (E6, `true_kl`); its mean over the
@@ -661,11 +721,15 @@ def evaluate(
     ppl: exp(sum NLL / sum tokens) (E2); elbo_ppl: exp(sum -ELBO / sum
     tokens); num_tokens: sum of tokens.
 
-  MI needs a diagonal-Gaussian posterior (`Independent(Normal)` or
-  `MultivariateNormalDiag`); otherwise mi_* are NaN (logged).  AU uses
-  `posterior.mean()` and is NaN when the posterior has no analytic mean
-  (e.g. IAF, as in 003 table 1).  NLL and KL need the posterior density and
-  raise `ValueError` without it.
+  MI: for diagonal-Gaussian posteriors (`Independent(Normal)` or
+  `MultivariateNormalDiag`) from their parameters, both forms; for any other
+  posterior He et al.'s per-batch estimate through `log_prob`
+  (`batch_mutual_information`, sampled entropy) and mi_aggregate None (the
+  whole-set mixture would need every posterior at once). AU uses
+  `posterior.mean()`, or a 100-sample Monte-Carlo mean with its sampling
+  noise subtracted (`monte_carlo_mean`) where there is no closed form (e.g.
+  IAF, as in 003 table 1). NLL and KL need the posterior density and raise
+  `ValueError` without it.
 
   Seeds (deterministic given `seed`): s = stateless_seed(seed); batch b uses
   s_b = fold_in(fold_in(s, 0), b), its importance samples
@@ -723,14 +787,20 @@ def evaluate(
     if flags["gaussian"]:
       out["loc"] = posterior.mean()
       out["scale"] = posterior.stddev()
-    else:
-      try:  # A non-Gaussian posterior's mean, one column per coordinate (AU).
-        out["loc"] = tf.reshape(posterior.mean(), [tf.shape(log_px)[0], -1])
-      except NotImplementedError:
-        pass
+      return out
+    # Any other posterior: its mean (one column per coordinate) or a Monte-Carlo
+    # mean for AU, and He et al.'s per-batch MI through log_prob.
+    try:
+      out["loc"] = tf.reshape(posterior.mean(), [tf.shape(log_px)[0], -1])
+    except NotImplementedError:
+      out["loc"], out["loc_noise"] = monte_carlo_mean(posterior,
+                                                      _fold_in(batch_seed, _MEAN_STREAM))
+    z_mi = posterior.sample(seed=_fold_in(batch_seed, _MI_SAMPLE_STREAM))
+    out["mi"] = batch_mutual_information(posterior, z_mi, entropy="sampled")
     return out
 
   log_px, recon, kl, locs, scales, sizes, tokens, true_kls = [], [], [], [], [], [], [], []
+  loc_noises, batch_mis = [], []
   for index, batch in enumerate(dataset):
     x = _first_element(batch)
     out = step(x, _fold_in(batch_root, index))
@@ -743,6 +813,10 @@ def evaluate(
       locs.append(out["loc"].numpy().astype(np.float64))
     if "scale" in out:
       scales.append(out["scale"].numpy().astype(np.float64))
+    if "loc_noise" in out:
+      loc_noises.append(out["loc_noise"].numpy().astype(np.float64))
+    if "mi" in out:
+      batch_mis.append(float(out["mi"]))
     sizes.append(int(log_px[-1].shape[0]))
     if count_tokens is not None:
       counts = np.asarray(count_tokens(x)).astype(np.int64).reshape([-1])
@@ -774,13 +848,11 @@ def evaluate(
     mi_batch = float(mutual_information_per_batch(loc, scale, sizes, mi_seed,
                                                   entropy=mi_entropy))
   else:
-    logging.warning("evaluate: MI needs a diagonal-Gaussian posterior; reporting NaN")
-    mi_aggregate = mi_batch = float("nan")
-  if locs:
-    au = int(active_units(np.concatenate(locs), au_threshold)[0])
-  else:
-    logging.warning("evaluate: posterior has no analytic mean; AU is NaN")
-    au = float("nan")
+    # The whole-set mixture needs every posterior at once: per batch only.
+    mi_batch = float(np.average(batch_mis, weights=sizes))
+    mi_aggregate = None
+  noise = np.concatenate(loc_noises) if loc_noises else None
+  au = int(active_units(np.concatenate(locs), au_threshold, mean_noise=noise)[0])
 
   results = {
     "nll": float(nll_sum / num_examples),

@@ -82,11 +82,10 @@ class EpochMetrics(keras.callbacks.Callback):
     result = metrics.evaluate(self.model, self.dataset, num_samples=self.num_samples,
                               chunk_size=self.num_samples, seed=self.seed,
                               count_tokens=self.count_tokens, mi_entropy="sampled")
-    logs["val_mi"] = result["mi_batch"]
-    logs["val_au"] = result["au"]
-    logs["val_nll"] = result["nll"]
-    if "ppl" in result:
-      logs["val_ppl"] = result["ppl"]
+    for name, key in (("val_mi", "mi_batch"), ("val_au", "au"), ("val_nll", "nll"),
+                      ("val_ppl", "ppl")):
+      if result.get(key) is not None:
+        logs[name] = result[key]
     logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
 

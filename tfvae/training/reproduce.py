@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from tfvae.training import loop
 from tfvae.training import presets
+from tfvae.training import report
 from tfvae.training.config import ConfigError
 
 
@@ -172,9 +173,7 @@ def format_table(table, scale, measured, seconds):
   for entry in measured:
     cells = [entry["label"], f"`{entry['preset']}`"]
     for key, _, fmt in COLUMNS:
-      value = entry["test"].get(key)
-      cells.append("—" if value is None else
-                   fmt.format(int(value) if fmt == "{:d}" else float(value)))
+      cells.append(report.format_value(entry["test"].get(key), fmt))
     cells += [f"{entry['seconds'] / 60:.1f}", entry["published"]]
     lines.append("| " + " | ".join(cells) + " |")
   return "\n".join(lines)
