@@ -43,6 +43,9 @@ flags.DEFINE_enum("latent_type", "gaussian", config_lib.LATENT_TYPES, "Latent va
                   "gaussian (N(0, I) prior) or categorical (uniform prior, 004 M24; with "
                   "--model=monte_carlo --estimator=reinforce|vimco).")
 flags.DEFINE_integer("num_categories", 10, "--latent_type=categorical: categories per latent.")
+flags.DEFINE_enum("prior", None, config_lib.PRIORS, "p(z) (default: the latents' own, "
+                  "standard_normal or uniform); mog: a learned mixture of Gaussians (M13).")
+flags.DEFINE_integer("prior_components", 10, "--prior=mog: number of mixture components.")
 flags.DEFINE_float("dropout_in", 0.0, "Text decoder: dropout rate of the LSTM's inputs.")
 flags.DEFINE_float("dropout_out", 0.0, "Text decoder: dropout rate of the LSTM's outputs.")
 flags.DEFINE_bool("share_dropout_masks", False, "Text decoder: one dropout mask per sentence "

@@ -61,6 +61,19 @@ def test_savae_preset_trains_and_logs_the_refinement(tmp_path):
   assert _scalar_values(tmp_path, "train/epoch_kl_initial")
 
 
+def test_mixture_prior_from_the_launcher_is_trained_and_checkpointed(tmp_path):
+  _run("launch.train", "--prior=mog", "--prior_components=3", f"--model_dir={tmp_path}",
+       "--epochs=1", "--steps_per_epoch=3", *TINY)
+  results = json.loads((tmp_path / "results.json").read_text())
+  assert results["config"]["prior"] == "mog" and np.isfinite(results["test"]["nll"])
+  reader = tf.train.load_checkpoint(str(tmp_path))
+  shapes = reader.get_variable_to_shape_map()
+  for weight, shape in (("logits", [3]), ("means", [3, 2]), ("log_scales", [3, 2])):
+    assert shapes[f"model/prior.S{weight}/.ATTRIBUTES/VARIABLE_VALUE"] == shape, sorted(shapes)
+  refused = _run("launch.train", f"--model_dir={tmp_path}", "--epochs=2", *TINY, check=False)
+  assert refused.returncode == 1 and "prior" in refused.stderr
+
+
 def test_cyclical_preset_follows_the_schedule_over_the_whole_run(tmp_path):
   """The launcher's cyclical branch: cycles span epochs x steps_per_epoch steps."""
   _run("launch.train", "--preset=cyclical", "--cycles=2", "--cycle_ramp=0.5",

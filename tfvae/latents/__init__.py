@@ -1,31 +1,44 @@
-"""Posterior and prior families as TFP distributions."""
+"""Posterior families and priors as TFP distributions and Keras layers.
 
-from tfvae.latents.categorical import CategoricalEmbedding
-from tfvae.latents.categorical import categorical_posterior
-from tfvae.latents.categorical import sample_one_hot
-from tfvae.latents.categorical import uniform_categorical_prior
-from tfvae.latents.families import LATENT_TYPES
-from tfvae.latents.families import CategoricalLatents
-from tfvae.latents.families import GaussianLatents
-from tfvae.latents.families import VectorQuantizedLatents
-from tfvae.latents.families import family
-from tfvae.latents.families import make
-from tfvae.latents.gaussian import diagonal_gaussian
-from tfvae.latents.gaussian import reparameterized_sample
-from tfvae.latents.gaussian import standard_normal_prior
+The names below are imported when first used (PEP 562), so that
+`tfvae.latents.choices`, which needs no TensorFlow, can be read by the run
+config before TensorFlow is imported.
+"""
 
-__all__ = [
-    "LATENT_TYPES",
-    "CategoricalEmbedding",
-    "CategoricalLatents",
-    "GaussianLatents",
-    "VectorQuantizedLatents",
-    "categorical_posterior",
-    "diagonal_gaussian",
-    "family",
-    "make",
-    "reparameterized_sample",
-    "sample_one_hot",
-    "standard_normal_prior",
-    "uniform_categorical_prior",
-]
+import importlib
+
+_EXPORTS = {
+  "CategoricalEmbedding": "tfvae.latents.categorical",
+  "CategoricalLatents": "tfvae.latents.families",
+  "FixedPrior": "tfvae.latents.priors",
+  "GaussianLatents": "tfvae.latents.families",
+  "LATENT_TYPES": "tfvae.latents.choices",
+  "MixtureOfGaussiansPrior": "tfvae.latents.priors",
+  "PRIORS": "tfvae.latents.choices",
+  "Prior": "tfvae.latents.priors",
+  "VectorQuantizedLatents": "tfvae.latents.families",
+  "categorical_posterior": "tfvae.latents.categorical",
+  "default_prior_name": "tfvae.latents.priors",
+  "diagonal_gaussian": "tfvae.latents.gaussian",
+  "family": "tfvae.latents.families",
+  "make": "tfvae.latents.families",
+  "make_prior": "tfvae.latents.priors",
+  "reparameterized_sample": "tfvae.latents.gaussian",
+  "sample_one_hot": "tfvae.latents.categorical",
+  "standard_normal_prior": "tfvae.latents.gaussian",
+  "uniform_categorical_prior": "tfvae.latents.categorical",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+  if name not in _EXPORTS:
+    raise AttributeError(f"module 'tfvae.latents' has no attribute {name!r}")
+  value = getattr(importlib.import_module(_EXPORTS[name]), name)
+  globals()[name] = value
+  return value
+
+
+def __dir__():
+  return sorted(set(globals()) | set(_EXPORTS))

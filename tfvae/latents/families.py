@@ -26,8 +26,8 @@ import tensorflow as tf
 
 from tfvae.latents import categorical
 from tfvae.latents import gaussian
+from tfvae.latents.choices import LATENT_TYPES
 
-LATENT_TYPES = ("gaussian", "categorical")
 
 
 @dataclasses.dataclass(frozen=True)

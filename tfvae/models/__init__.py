@@ -72,8 +72,9 @@ def build(config, dataset):
   config = config.resolved()
   encoder, decoder = build_networks(config, dataset)
   family = latent_family(config)
+  prior = latents.make_prior(config.prior, family, config.prior_components)
   common = dict(beta=config.beta, seed=config.seed, grad_clip_norm=config.grad_clip_norm,
-                objective=config.objective, free_bits=config.fb_lambda, name="vae")
+                objective=config.objective, free_bits=config.fb_lambda, prior=prior, name="vae")
   if config.model == "vae":
     return VAE(encoder, decoder, family, **common)
   if config.model == "controlvae":

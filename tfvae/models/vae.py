@@ -51,10 +51,12 @@ class VAE(keras.Model):
     grad_clip_norm: clip the global gradient norm to this (None: no clipping).
     objective: one of OBJECTIVES.
     free_bits: lambda, the total target rate in nats (objective "free_bits").
+    prior: a `tfvae.latents.Prior` layer (its weights train with the model);
+      default the family's own fixed prior.
   """
 
   def __init__(self, encoder, decoder, latent_dim, *, beta=1.0, seed=0, grad_clip_norm=None,
-               objective="elbo", free_bits=None, **kwargs):
+               objective="elbo", free_bits=None, prior=None, **kwargs):
     super().__init__(**kwargs)
     if objective not in OBJECTIVES:
       raise ValueError(f"Unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}.")
@@ -74,6 +76,7 @@ class VAE(keras.Model):
                        "(--model=monte_carlo) with estimator reinforce or vimco.")
     self.latent_dim = self.latent_family.latent_dim
     self.latent_embedding = self.latent_family.embedding()
+    self.latent_prior = prior if prior is not None else latents.FixedPrior(self.latent_family)
     self.seed = seed
     self.grad_clip_norm = grad_clip_norm
     self.beta = self.add_weight(name="beta", shape=(), trainable=False,
@@ -92,7 +95,7 @@ class VAE(keras.Model):
 
   @property
   def prior(self):
-    return self.latent_family.prior
+    return self.latent_prior.distribution()
 
   def likelihood(self, z, x, training=False):
     if self.latent_embedding is not None:

@@ -10,6 +10,8 @@ import json
 
 from tfvae.data import catalog
 from tfvae.errors import UserError
+from tfvae.latents.choices import LATENT_TYPES
+from tfvae.latents.choices import PRIORS
 
 MODELS = ("vae", "controlvae", "aggressive", "savae", "monte_carlo", "vqvae")
 MI_OBJECTIVES = ("kl", "renyi", "power")
@@ -18,7 +20,6 @@ OBJECTIVES = ("elbo", "free_bits", "autoencoder")
 BETA_SCHEDULES = ("constant", "linear", "cyclical")
 NETWORKS = ("lstm", "bilstm", "mlp", "conv", "symbol")
 TEXT_NETWORKS = ("lstm", "bilstm")
-LATENT_TYPES = ("gaussian", "categorical")
 OPTIMIZERS = ("adam", "sgd")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
@@ -44,7 +45,7 @@ DATASET_DEFAULTS = {
 # cannot be restored into this model.
 ARCHITECTURE_FIELDS = ("model", "dataset", "data_options", "max_length", "vocab_size", "network",
                        "embed_dim", "hidden_dim", "latent_dim", "latent_type", "num_categories",
-                       "optimizer")
+                       "prior", "prior_components", "optimizer")
 # Fields that fix the encoder's variables (what --init_encoder_from must match).
 ENCODER_FIELDS = ("dataset", "data_options", "max_length", "vocab_size", "network", "embed_dim",
                   "hidden_dim", "latent_dim", "latent_type", "num_categories")
@@ -72,6 +73,10 @@ class Config:
   # Gaussian latents, or latent_dim categoricals of num_categories (004; M24).
   latent_type: str = "gaussian"
   num_categories: int = 10
+  # p(z): None for the latents' own (N(0, I) or uniform), or "mog" with
+  # prior_components learned components (METHODS.md M13).
+  prior: str | None = None
+  prior_components: int = 10
   # Text decoders: dropout of the LSTM's inputs and outputs, masks shared by
   # the K samples of a sentence (004 section 7.2.5).
   dropout_in: float = 0.0
@@ -180,6 +185,7 @@ class Config:
     if not 0.0 <= self.adam_beta1 < 1.0:
       raise ConfigError(f"--adam_beta1 must be in [0, 1), got {self.adam_beta1}.")
     self._validate_remedies()
+    self._validate_prior()
     self._validate_data()
     if self.grad_clip_norm is not None and self.grad_clip_norm <= 0:
       raise ConfigError(f"--grad_clip_norm must be positive, got {self.grad_clip_norm}.")
@@ -189,6 +195,22 @@ class Config:
       raise ConfigError("--strategy=multi_worker needs --model_dir: the same directory on "
                         "every worker, on a file system they share (or gs://...).")
     return self
+
+  def _validate_prior(self):
+    if self.prior is None:
+      return
+    _check_choice("prior", self.prior, PRIORS)
+    gaussian = self.latent_type == "gaussian" and self.model != "vqvae"
+    fits = {"standard_normal": gaussian, "mog": gaussian, "uniform": not gaussian}[self.prior]
+    if not fits:
+      own = "standard_normal or mog" if gaussian else "uniform"
+      raise ConfigError(f"--prior={self.prior} does not fit these latents; use --prior={own}.")
+    if self.prior == "mog" and self.objective == "free_bits":
+      raise ConfigError("--objective=free_bits needs a prior that factorises over dimensions "
+                        "(its per-dimension KL); a mixture does not: use --prior=standard_normal.")
+    if self.prior_components < 1:
+      raise ConfigError(f"--prior_components must be a positive integer, got "
+                        f"{self.prior_components}.")
 
   def data_request_options(self):
     """The options passed to `tfvae.data.load`: --data_option values and --vocab_size."""
