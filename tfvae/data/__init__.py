@@ -15,7 +15,7 @@ catalogue and the errors, which need no TensorFlow, can be checked by a
 launcher before TensorFlow is imported.
 """
 
-import importlib
+from tfvae import lazy
 
 _EXPORTS = {
   "SPLITS": "tfvae.data.dataset",
@@ -33,13 +33,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name):
-  if name not in _EXPORTS:
-    raise AttributeError(f"module 'tfvae.data' has no attribute {name!r}")
-  value = getattr(importlib.import_module(_EXPORTS[name]), name)
-  globals()[name] = value
-  return value
-
-
-def __dir__():
-  return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy.exports(__name__, _EXPORTS)

@@ -5,7 +5,7 @@ The names below are imported when first used (PEP 562), so that
 config before TensorFlow is imported.
 """
 
-import importlib
+from tfvae import lazy
 
 _EXPORTS = {
   "CategoricalEmbedding": "tfvae.latents.categorical",
@@ -32,13 +32,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name):
-  if name not in _EXPORTS:
-    raise AttributeError(f"module 'tfvae.latents' has no attribute {name!r}")
-  value = getattr(importlib.import_module(_EXPORTS[name]), name)
-  globals()[name] = value
-  return value
-
-
-def __dir__():
-  return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy.exports(__name__, _EXPORTS)
