@@ -40,10 +40,6 @@ class Prior(keras.layers.Layer):
   def distribution(self):
     raise NotImplementedError
 
-  def call(self, inputs=None):
-    del inputs
-    return self.distribution()
-
 
 class FixedPrior(Prior):
   """A prior without variables: `distribution()` is `latent_family.prior`."""
