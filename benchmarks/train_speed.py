@@ -5,8 +5,8 @@ r"""Training speed of the PTB text VAE: sentences/s of four ways to run a step.
 Every variant gets a fresh model (same seed) and the same pre-fetched batches,
 in one process:
 
-  eager  a hand-written tf.GradientTape loop calling `VAE.compute_objective`
-         eagerly (no tf.function): the baseline of the ratios;
+  eager  the model's own `train_step` called eagerly (no tf.function): the
+         baseline of the ratios;
   keras  the model's own `train_step` through `model.make_train_function()`
          (what `fit` runs), `compile(jit_compile=False)`;
   xla    the same with `compile(jit_compile=True)`;
@@ -64,9 +64,6 @@ from absl import logging
 
 from benchmarks import cli
 from benchmarks import common
-from tfvae import distribute
-from tfvae import random as tfvae_random
-from tfvae.models import vae as vae_module
 
 VARIANTS = ("eager", "keras", "xla", "bf16")
 LSTMS = ("keras", "fused")
@@ -119,18 +116,12 @@ def training_pipeline(config, dataset, rows, num_batches, seed):
 
 
 # ----------------------------------------------------------------------------- steps
-def eager_step_fn(model, optimizer):
-  """One eager training step on x, the same maths as `VAE.train_step`; returns the loss."""
+def eager_step_fn(model):
+  """One `train_step` run eagerly (no tf.function); returns the step's loss."""
 
   def step(x):
-    seed = tfvae_random.step_seed(model.seed, optimizer.iterations, vae_module.TRAIN_STREAM)
-    with tf.GradientTape() as tape:
-      per_example_loss, _ = model.compute_objective(x, seed=seed, training=True)
-      loss = tf.reduce_mean(per_example_loss)
-    grads = tape.gradient(loss, model.trainable_variables)
-    grads = distribute.clip_by_global_norm(grads, model.grad_clip_norm)
-    optimizer.apply(grads, model.trainable_variables)
-    return float(loss)
+    model.train_step(x)
+    return float(model.batch_loss.numpy())
 
   return step
 
@@ -158,14 +149,12 @@ def make_step(variant, config, first_batch, seed, lstm="keras"):
   keras.utils.set_random_seed(seed)  # same initial weights in every variant
   model = common.build_vae(config, seed, grad_clip_norm=GRAD_CLIP_NORM, lstm=lstm)
   model(first_batch)
-  optimizer = keras.optimizers.SGD(LEARNING_RATE)
-  if variant == "eager":
-    optimizer.build(model.trainable_variables)
-    return eager_step_fn(model, optimizer)
-  model.compile(optimizer=optimizer, jit_compile=variant == "xla")
+  model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE), jit_compile=variant == "xla")
   if variant == "xla" and not model.jit_compile:
     raise RuntimeError("Keras refused jit_compile=True for this model.")
-  optimizer.build(model.trainable_variables)
+  model.build_optimizers()
+  if variant == "eager":
+    return eager_step_fn(model)
   return keras_step_fn(model)
 
 

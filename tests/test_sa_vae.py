@@ -12,7 +12,7 @@ from tfvae import nets
 from tfvae import random as tfvae_random
 from tfvae.models.linear_gaussian import LinearGaussianModel
 from tfvae.models.sa_vae import SAVAE
-from tfvae.models.vae import TRAIN_STREAM
+from tfvae.models.base import TRAIN_STREAM
 from tfvae.models.vae import VAE
 
 tfd = tfp.distributions

@@ -10,7 +10,8 @@ from tfvae import distribute
 from tfvae import nets
 from tfvae import random as tfvae_random
 from tfvae.models import VAE
-from tfvae.models.vae import TRAIN_STREAM
+from tfvae.models.base import TRAIN_STREAM
+from tfvae.models.base import OptimizerGroup
 from tfvae.training import callbacks as run_callbacks
 from tfvae.training import checkpoints
 from tfvae.training import config as config_lib
@@ -75,30 +76,23 @@ def test_config_rejects_tpu_without_address():
 class TwoOptimizerVAE(VAE):
   """A VAE whose encoder and decoder have optimisers of their own; a test fixture.
 
-  It is the update pattern of aggressive training (METHODS.md M7): the loss is
-  computed once, the encoder's gradients are applied by `self.optimizer` (the
-  one passed to compile, which also counts the steps) and the decoder's by
-  `self.decoder_optimizer`, each group clipped to its own global norm. Both
-  optimisers are attributes of the model, so a RunCheckpoint saves and
-  restores them. It exercises the distribution machinery (two optimisers, two
-  cross-replica updates in one step) and is not a library model.
+  It is the update pattern of aggressive training (METHODS.md M7) through the
+  base's optimiser groups: the loss is computed once, the encoder's gradients
+  are applied by `self.optimizer` (the one passed to compile, which also
+  counts the steps) and the decoder's by `self.decoder_optimizer`, both
+  clipped to one global norm. Both optimisers are attributes of the model, so
+  a RunCheckpoint saves and restores them. It exercises the distribution
+  machinery (two optimisers, two cross-replica updates in one step) and is
+  not a library model.
   """
 
   def __init__(self, *args, decoder_optimizer, **kwargs):
     super().__init__(*args, **kwargs)
     self.decoder_optimizer = decoder_optimizer
 
-  def train_step(self, data):
-    seed = tfvae_random.step_seed(self.seed, self.optimizer.iterations, TRAIN_STREAM)
-    with tf.GradientTape() as tape:
-      per_example_loss, terms = self.compute_objective(data, seed=seed, training=True)
-      loss = distribute.global_average_loss(per_example_loss)
-    updates = [(self.optimizer, self.encoder.trainable_variables),
-               (self.decoder_optimizer, self.decoder.trainable_variables)]
-    all_grads = tape.gradient(loss, [variables for _, variables in updates])
-    for (optimizer, variables), grads in zip(updates, all_grads):
-      optimizer.apply(distribute.clip_by_global_norm(grads, self.grad_clip_norm), variables)
-    return self.record(per_example_loss, terms)
+  def optimizer_groups(self):
+    return {"encoder": OptimizerGroup(self.optimizer, self.encoder.trainable_variables),
+            "decoder": OptimizerGroup(self.decoder_optimizer, self.decoder.trainable_variables)}
 
 
 def _two_optimizer_model(strategy, grad_clip_norm=None):
@@ -115,8 +109,7 @@ def _two_optimizer_model(strategy, grad_clip_norm=None):
                             decoder_optimizer=keras.optimizers.SGD(0.5), name="two_optimizer_vae")
     model.compile(optimizer=keras.optimizers.Adam(0.05))
     model(BATCHES[0])
-    model.optimizer.build(model.encoder.trainable_variables)
-    model.decoder_optimizer.build(model.decoder.trainable_variables)
+    model.build_optimizers()
   return model
 
 

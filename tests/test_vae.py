@@ -8,7 +8,8 @@ from tfvae import nets
 from tfvae import objectives
 from tfvae import random as tfvae_random
 from tfvae.models import VAE
-from tfvae.models.vae import TRAIN_STREAM
+from tfvae.models.base import EVAL_STREAM
+from tfvae.models.base import TRAIN_STREAM
 
 TEXT = tf.constant([[2, 5, 6, 7, 3, 0], [2, 8, 9, 3, 0, 0], [2, 4, 4, 4, 4, 3]], tf.int32)
 SEED = tf.constant([4, 2], tf.int32)
@@ -27,8 +28,10 @@ def test_contract_shapes():
   z = model.sample_posterior(posterior, SEED, num_samples=6)
   assert z.shape == (6, 3, 4)
   assert model.likelihood(z, TEXT).log_prob(TEXT).shape == (6, 3)
-  outputs = model(TEXT)
-  assert set(outputs) == {"loc", "scale", "log_likelihood"}
+  # Calling the model decodes one sample of q with the fixed noise of evaluation stream step 0.
+  z = model.sample_posterior(posterior, tfvae_random.step_seed(7, 0, EVAL_STREAM))
+  np.testing.assert_allclose(model(TEXT).numpy(), model.likelihood(z, TEXT).log_prob(TEXT).numpy(),
+                             rtol=1e-6)
 
 
 def test_beta_elbo_matches_hand_computation():

@@ -5,14 +5,17 @@ from tfvae import nets
 from tfvae.data import catalog
 from tfvae.models.aggressive import AggressivePhaseEnd
 from tfvae.models.aggressive import AggressiveVAE
+from tfvae.models.base import LatentVariableModel
+from tfvae.models.base import OptimizerGroup
 from tfvae.models.control_vae import ControlVAE
 from tfvae.models.monte_carlo_vae import MonteCarloVAE
 from tfvae.models.sa_vae import SAVAE
 from tfvae.models.vae import VAE
 from tfvae.models.vq_vae import VQVAE
 
-__all__ = ["AggressivePhaseEnd", "AggressiveVAE", "ControlVAE", "MonteCarloVAE", "SAVAE", "VAE", "VQVAE",
-           "build", "build_networks", "latent_family"]
+__all__ = ["AggressivePhaseEnd", "AggressiveVAE", "ControlVAE", "LatentVariableModel",
+           "MonteCarloVAE", "OptimizerGroup", "SAVAE", "VAE", "VQVAE", "build", "build_networks",
+           "latent_family"]
 
 
 def build_networks(config, dataset):

@@ -67,8 +67,7 @@ import keras
 import tensorflow as tf
 
 from tfvae import distribute
-from tfvae import random as tfvae_random
-from tfvae.models.vae import TRAIN_STREAM
+from tfvae.models.base import OptimizerGroup
 from tfvae.models.vae import VAE
 
 ENCODER = "encoder"
@@ -197,17 +196,12 @@ class AggressiveVAE(VAE):
     self.count_units = count_units
     self.inner_cap = int(inner_cap)
     self.check_every = int(check_every)
-    self.aggressive = self._state("aggressive", float(bool(aggressive)))
-    self.previous_mi = self._state("previous_mi", 0.0, "float64")  # He et al.: from 0.
-    self.steps_taken = self._state("steps_taken", 0, "int64")
+    self.aggressive = self.add_state("aggressive", float(bool(aggressive)))
+    self.previous_mi = self.add_state("previous_mi", 0.0, dtype="float64")  # He et al.: from 0.
+    self.steps_taken = self.add_state("steps_taken", 0, dtype="int64")
     self.last_inner_loop = None
-    self.batch_units = self._state("batch_units", 0.0)
-    self.batch_examples = self._state("batch_examples", 0.0)
-
-  def _state(self, name, initial, dtype="float32"):
-    return self.add_weight(name=name, shape=(), dtype=dtype, trainable=False,
-                           initializer=keras.initializers.Constant(initial),
-                           aggregation="only_first_replica")
+    self.batch_units = self.add_state("batch_units", 0.0)
+    self.batch_examples = self.add_state("batch_examples", 0.0)
 
   # Optimisers.
   def compile(self, *args, **kwargs):
@@ -216,61 +210,40 @@ class AggressiveVAE(VAE):
       with self.distribute_strategy.scope():
         self.decoder_optimizer = type(self.optimizer).from_config(self.optimizer.get_config())
 
-  def variable_groups(self):
-    """(encoder variables, the other trainable variables): what each optimiser updates."""
+  def optimizer_groups(self):
+    """The encoder's variables (compiled optimiser) and every other trainable variable."""
     encoder = list(self.encoder.trainable_variables)
     in_encoder = {id(v) for v in encoder}
-    return encoder, [v for v in self.trainable_variables if id(v) not in in_encoder]
+    return {ENCODER: OptimizerGroup(self.optimizer, encoder),
+            DECODER: OptimizerGroup(self.decoder_optimizer,
+                                    [v for v in self.trainable_variables
+                                     if id(v) not in in_encoder])}
 
-  def build_optimizers(self):
-    """Builds each optimiser on its own group of variables (the model must be built)."""
-    encoder, decoder = self.variable_groups()
-    with self.distribute_strategy.scope():
-      if not self.optimizer.built:
-        self.optimizer.build(encoder)
-      if not self.decoder_optimizer.built:
-        self.decoder_optimizer.build(decoder)
-
-  # The traced steps.
-  def train_step(self, data):
-    """One step of the kind being traced (a joint step outside the dispatcher)."""
+  # The hooks of the traced steps. As in He et al.'s code the gradient is
+  # clipped by the global norm over both groups, whichever is updated.
+  def active_groups(self):
     kind = _current_step_kind()
-    seed = tfvae_random.step_seed(self.seed, self.steps_taken, TRAIN_STREAM)
-    with tf.GradientTape() as tape:
-      per_example_loss, terms = self.compute_objective(data, seed=seed, training=True)
-      loss = distribute.global_average_loss(per_example_loss)
-    self._apply_gradients(tape.gradient, loss, kind)
-    self.record_batch_statistics(per_example_loss, terms)
-    self._record_batch_units(data)
-    self.steps_taken.assign_add(1)
-    if kind == ENCODER:
-      return self._logs()
-    return self.record(per_example_loss, terms)
+    return (ENCODER, DECODER) if kind == JOINT else (kind,)
 
-  def _apply_gradients(self, gradient, loss, kind):
-    """Clips the gradient over all networks jointly (as He et al. do); applies `kind`'s part."""
-    encoder, decoder = self.variable_groups()
-    grads = distribute.clip_by_global_norm(gradient(loss, encoder + decoder), self.grad_clip_norm)
-    if kind in (ENCODER, JOINT):
-      self.optimizer.apply(grads[:len(encoder)], encoder)
-    if kind in (DECODER, JOINT):
-      self.decoder_optimizer.apply(grads[len(encoder):], decoder)
+  @property
+  def training_step(self):
+    """Batches read, over every kind of step (the compiled optimiser counts encoder steps)."""
+    return self.steps_taken
 
-  def _record_batch_units(self, data):
-    """Stores the global batch's number of predicted units and of examples."""
+  def post_step_update(self, x, per_example_loss, terms):
+    """Stores the global batch's number of predicted units and of examples; counts the step."""
     if self.count_units is None:
-      units = tf.ones(tf.shape(data)[:1], tf.float32)
+      units = tf.ones(tf.shape(x)[:1], tf.float32)
     else:
-      units = tf.cast(self.count_units(data), tf.float32)
+      units = tf.cast(self.count_units(x), tf.float32)
     totals = distribute.global_sum(tf.stack([tf.reduce_sum(units), tf.cast(tf.size(units), tf.float32)]))
     self.batch_units.assign(totals[0])
     self.batch_examples.assign(totals[1])
+    self.steps_taken.assign_add(1)
 
-  def _logs(self):
-    """The epoch logs as they stand, without counting this step."""
-    logs = {name: tracker.result() for name, tracker in self.trackers.items()}
-    logs["beta"] = tf.convert_to_tensor(self.beta)
-    return logs
+  def step_counts_in_logs(self):
+    """Encoder-only steps stay out of the epoch logs (He et al. report the outer loop's loss)."""
+    return _current_step_kind() != ENCODER
 
   # The dispatcher.
   def make_train_function(self, force=False):
@@ -326,10 +299,6 @@ class AggressiveVAE(VAE):
                        f"steps_per_execution=1, not {self.steps_per_execution}.")
     if self.decoder_optimizer is None:
       raise ValueError("AggressiveVAE needs a decoder_optimizer; compile the model first.")
-    for optimizer in (self.optimizer, self.decoder_optimizer):
-      if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-        raise ValueError("AggressiveVAE does not support loss scaling (mixed_float16); use "
-                         "float32 or mixed_bfloat16.")
 
   # The phase.
   @property

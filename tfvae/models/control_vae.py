@@ -46,14 +46,9 @@ class ControlVAE(VAE):
     super().__init__(encoder, decoder, latent_dim, beta=params.beta_min, **kwargs)
     self.controller_params = params
     start = schedules.initial_state(params)
-    self.controller_integral = self._controller_weight("controller_integral", start.integral)
-    self.controller_saturation = self._controller_weight("controller_saturation",
-                                                         start.saturation)
-
-  def _controller_weight(self, name, value):
-    return self.add_weight(name=name, shape=(), trainable=False,
-                           initializer=keras.initializers.Constant(value),
-                           aggregation="only_first_replica")
+    self.controller_integral = self.add_state("controller_integral", float(start.integral))
+    self.controller_saturation = self.add_state("controller_saturation",
+                                                float(start.saturation))
 
   @property
   def controller_state(self):

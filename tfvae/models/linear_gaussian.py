@@ -25,8 +25,10 @@ parameters (A, c, log s) that reproduce the true posterior mean and its
 *marginal* standard deviations, so in that orthogonal case q is exact and every
 importance weight equals p(x) (a zero-variance oracle).
 
-The model keeps the tfvae contract (ARCHITECTURE.md section 2):
-`posterior(x, training)`, `prior`, `likelihood(z, x, training)`.
+The model is a `tfvae.models.base.LatentVariableModel`: it keeps the
+contract (`posterior(x, training)`, `prior`, `likelihood(z, x, training)`)
+and trains by `fit` on the negative ELBO (one reparameterised sample, the KL
+in closed form).
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
+
+from tfvae import latents
+from tfvae import objectives
+from tfvae.models.base import LatentVariableModel
 
 tfd = tfp.distributions
 
@@ -57,7 +63,7 @@ def _as_vector(value, name: str, size: int) -> np.ndarray:
   return array
 
 
-class LinearGaussianModel(keras.Model):
+class LinearGaussianModel(LatentVariableModel):
   """Linear-Gaussian VAE with exact log-marginal and exact posterior.
 
   Args:
@@ -67,7 +73,7 @@ class LinearGaussianModel(keras.Model):
     encoder_weight: A, array [d, D] (default zeros).
     encoder_bias: c, array [d] (default zeros).
     encoder_log_scale: log s, array [d] or scalar (default zeros, s = 1).
-    **kwargs: passed to `keras.Model`.
+    **kwargs: passed to `LatentVariableModel` (seed, grad_clip_norm, name).
 
   All six parameters are Keras weights (`add_weight`) and trainable; sigma is
   stored as log sigma.  Data x are float [B, D]; latents z are [..., B, d].
@@ -101,6 +107,8 @@ class LinearGaussianModel(keras.Model):
 
     self.data_dim = int(data_dim)
     self.latent_dim = int(latent_dim)
+    self.latent_family = latents.GaussianLatents(self.latent_dim)
+    self.add_trackers("recon", "kl", "elbo")
     self.decoder_weight = self._weight("decoder_weight", w)
     self.decoder_bias = self._weight("decoder_bias", b)
     self.log_noise_scale = self._weight("log_noise_scale", np.log(float(noise_scale)))
@@ -148,6 +156,10 @@ class LinearGaussianModel(keras.Model):
   def call(self, x, training=False):
     """Returns the posterior mean E_q[z|x], [B, d]."""
     return self.posterior(x, training=training).mean()
+
+  def compute_objective(self, x, *, seed, training):
+    """The negative ELBO per example (`objectives.beta_elbo` with beta = 1)."""
+    return objectives.beta_elbo(self, x, beta=1.0, seed=seed, training=training)
 
   # ------------------------------------------------------------------ oracles
   def _numpy_parameters(self):

@@ -14,8 +14,6 @@ objective constrains), `kl` (the sample mean of ln q(z|x) / p(z), the
 representational KL), `recon` (-mean_k ln p(x|z_k)) and `elbo`.
 """
 
-import keras
-
 from tfvae.models.vae import VAE
 from tfvae.objectives import mi_constrained
 from tfvae.objectives import monte_carlo
@@ -60,8 +58,7 @@ class MonteCarloVAE(VAE):
     self.settings = dict(objective=mi_objective, estimator=estimator,
                          num_samples=int(num_samples), lam=float(mi_lambda),
                          alpha=float(renyi_alpha), num_marginal=num_marginal, num_kl=num_kl)
-    for name in ("log_marginal", "true_kl"):
-      self.trackers[name] = keras.metrics.Mean(name=name)
+    self.add_trackers("log_marginal", "true_kl")
 
   def compute_objective(self, x, *, seed, training):
     """(minus the objective's surrogate [B], reported terms [B] each)."""

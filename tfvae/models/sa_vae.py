@@ -62,10 +62,8 @@ backward pass that is differentiated twice correctly only inside a
 training (`run_eagerly=True`) with it fails, use `lstm="keras"` there.
 """
 
-import keras
 import tensorflow as tf
 
-from tfvae import distribute
 from tfvae import divergences
 from tfvae import latents
 from tfvae import random as tfvae_random
@@ -108,8 +106,7 @@ class SAVAE(vae.VAE):
     self.refinement_momentum = float(refinement_momentum)
     self.refinement_clip_norm = refinement_clip_norm
     self.decoder_second_order = bool(decoder_second_order)
-    for name in ("kl_initial", "elbo_gain"):
-      self.trackers[name] = keras.metrics.Mean(name=name)
+    self.add_trackers("kl_initial", "elbo_gain")
 
   # The model contract.
   def initial_posterior(self, x, training=False):
@@ -218,32 +215,24 @@ class SAVAE(vae.VAE):
       terms["elbo_gain"] = tf.stop_gradient(terms["elbo"] - initial["elbo"])
     return loss, terms
 
-  def train_step(self, data):
-    seed = tfvae_random.step_seed(self.seed, self.optimizer.iterations, vae.TRAIN_STREAM)
+  def objective_and_gradients(self, x, *, seed):
+    """Total gradients, or the decoder's with lambda_K held fixed (`decoder_second_order`)."""
+    if self.decoder_second_order:
+      return super().objective_and_gradients(x, seed=seed)
     with tf.GradientTape() as tape:
-      refined = self._refined_parameters(data, seed=seed, steps=self.refinement_steps,
+      refined = self._refined_parameters(x, seed=seed, steps=self.refinement_steps,
                                          training=True)
       # Started after the refinement, this tape sees lambda_K as a constant.
       with tf.GradientTape() as final_tape:
-        per_example_loss, terms = self._refined_objective(data, refined, seed=seed,
-                                                          training=True)
-        loss = distribute.global_average_loss(per_example_loss)
-        scaled_loss = self.optimizer.scale_loss(loss)
-    grads = self._gradients(tape, final_tape, scaled_loss)
-    loss_scale = self.optimizer.scale_loss(tf.constant(1.0))
-    grads = distribute.clip_by_global_norm(grads, self.grad_clip_norm, loss_scale)
-    self.optimizer.apply(grads, self.trainable_variables)
-    self.record_batch_statistics(per_example_loss, terms)
-    return self.record(per_example_loss, terms)
+        per_example_loss, terms = self._refined_objective(x, refined, seed=seed, training=True)
+        scaled_loss = self.scaled_global_loss(per_example_loss)
 
-  def _gradients(self, tape, final_tape, scaled_loss):
-    """Gradients of `trainable_variables`: total, or decoder's with lambda_K fixed."""
-    variables = self.trainable_variables
-    if self.decoder_second_order:
-      return tape.gradient(scaled_loss, variables)
-    decoder_ids = {id(v) for v in self.decoder.trainable_variables}
-    others = [v for v in variables if id(v) not in decoder_ids]
-    decoder_vars = [v for v in variables if id(v) in decoder_ids]
-    by_id = dict(zip(map(id, others), tape.gradient(scaled_loss, others)))
-    by_id.update(zip(map(id, decoder_vars), final_tape.gradient(scaled_loss, decoder_vars)))
-    return [by_id[id(v)] for v in variables]
+    def gradient(variables):
+      decoder_ids = {id(v) for v in self.decoder.trainable_variables}
+      decoder_vars = [v for v in variables if id(v) in decoder_ids]
+      others = [v for v in variables if id(v) not in decoder_ids]
+      by_id = dict(zip(map(id, others), tape.gradient(scaled_loss, others)))
+      by_id.update(zip(map(id, decoder_vars), final_tape.gradient(scaled_loss, decoder_vars)))
+      return [by_id[id(v)] for v in variables]
+
+    return per_example_loss, terms, gradient

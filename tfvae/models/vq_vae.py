@@ -68,21 +68,16 @@ class VQVAE(VAE):
     self.decay = float(decay)
     self.restart_below = float(restart_below)
     shape = (num_latents, num_categories, code_dim)
-    self.codebook = self._codebook_state("codebook", shape,
-                                         keras.initializers.RandomNormal(stddev=1.0))
+    self.codebook = self.add_state("codebook", keras.initializers.RandomNormal(stddev=1.0),
+                                   shape=shape)
     # Moving averages of the assignment frequencies and of the assigned
     # vectors' means; codebook = sums / counts (started consistent with it).
-    self.code_counts = self._codebook_state("code_counts", shape[:2],
-                                            keras.initializers.Constant(1.0 / num_categories))
-    self.code_sums = self._codebook_state("code_sums", shape, "zeros")
+    self.code_counts = self.add_state("code_counts", 1.0 / num_categories, shape=shape[:2])
+    self.code_sums = self.add_state("code_sums", 0.0, shape=shape)
     self.code_sums.assign(self.codebook * self.code_counts[..., None])
-    self.trackers["commitment"] = keras.metrics.Mean(name="commitment")
+    self.add_trackers("commitment")
 
   trains_without_reparameterisation = True  # Straight through the quantiser.
-
-  def _codebook_state(self, name, shape, initializer):
-    return self.add_weight(name=name, shape=shape, trainable=False, initializer=initializer,
-                           aggregation="only_first_replica")
 
   # The model contract.
   def encode(self, x, training=False):
@@ -133,9 +128,8 @@ class VQVAE(VAE):
     family = self.latent_family
     return family.num_latents * tf.math.log(float(family.num_categories))
 
-  def record_batch_statistics(self, per_example_loss, terms):
-    """Also moves the codebooks to the moving averages of their assigned vectors."""
-    super().record_batch_statistics(per_example_loss, terms)
+  def post_step_update(self, x, per_example_loss, terms):
+    """Moves the codebooks to the moving averages of their assigned vectors."""
     codes, z_e = terms["codes"], tf.stop_gradient(terms["z_e"])
     frequency = distribute.global_batch_mean(codes)  # [n, C]
     mean_vector = distribute.global_batch_mean(codes[..., None] * z_e[:, :, None, :])
