@@ -15,7 +15,9 @@ Decoder (`<name>_decoder`):
   (a binary image drawn from them with the stateless `seed`: same z and seed,
   same image). `serving_default` is this signature too;
 * `log_likelihood(images: float32 [B, H, W, C], z: float32 [B, d])` ->
-  `log_likelihood` float32 [B] = `model.likelihood(z, x).log_prob(x)`.
+  `log_likelihood` float32 [B] = `model.likelihood(z, x).log_prob(x)`;
+* `sample_prior(num_samples: int32 [], seed: int32 [2])` -> `z` float32
+  [num_samples, d] drawn from p(z) (`export.prior`).
 
 H, W, C come from the data set (28, 28, 1 for the MNIST and OMNIGLOT sets).
 """
@@ -26,6 +28,7 @@ import tensorflow as tf
 
 from export import batching
 from export import posterior
+from export import prior
 from export import servable
 
 
@@ -55,6 +58,7 @@ def build_encoder(model, event_shape):
 
   archive = keras.export.ExportArchive()
   archive.track(model.encoder)
+  archive.track(model.latent_prior)  # p(z) of the KL.
   archive.add_endpoint("serving_default", serving_default,
                        [servable.spec([None, *event_shape], tf.float32, "images")])
   archive.add_endpoint("encode_uint8", encode_uint8,
@@ -90,13 +94,16 @@ def build_decoder(model, event_shape):
 
   archive = keras.export.ExportArchive()
   archive.track(model.decoder)
+  archive.track(model.latent_prior)
   archive.add_endpoint("generate", generate,
                        [latent_spec, servable.spec([2], tf.int32, "seed")])
   archive.add_endpoint("log_likelihood", log_likelihood,
                        [servable.spec([None, *event_shape], tf.float32, "images"), latent_spec])
+  prior.add_sample_prior(archive, model)
   z = np.zeros([2, model.latent_dim], np.float32)
   generate_example = {"z": z, "seed": servable.seed_example()}
   pixels = (np.arange(2 * np.prod(event_shape)) % 2).reshape([2, *event_shape])
   examples = {"generate": generate_example, "serving_default": generate_example,
-              "log_likelihood": {"images": pixels.astype(np.float32), "z": z}}
+              "log_likelihood": {"images": pixels.astype(np.float32), "z": z},
+              "sample_prior": prior.example()}
   return servable.Servable(archive, examples)

@@ -18,7 +18,9 @@ Decoder (`<name>_decoder`):
   sentences. `serving_default` is this signature too;
 * `log_likelihood(sentences: string [B], z: float32 [B, d])` ->
   `log_likelihood` float32 [B] = log p(x|z) of the framed sentence, as
-  `model.likelihood(z, x).log_prob(x)` computes it (words and `</s>` scored).
+  `model.likelihood(z, x).log_prob(x)` computes it (words and `</s>` scored);
+* `sample_prior(num_samples: int32 [], seed: int32 [2])` -> `z` float32
+  [num_samples, d] drawn from p(z) (`export.prior`).
 """
 
 import keras
@@ -27,6 +29,7 @@ import tensorflow as tf
 
 from export import batching
 from export import posterior
+from export import prior
 from export import servable
 from export import text_graph
 from tfvae.data.vocabulary import Vocabulary
@@ -65,6 +68,7 @@ def build_encoder(model, vocab, max_words):
 
   archive = keras.export.ExportArchive()
   archive.track(model.encoder)
+  archive.track(model.latent_prior)  # p(z) of the KL.
   archive.track(table)
   archive.add_endpoint("serving_default", serving_default,
                        [servable.spec([None], tf.string, "sentences")])
@@ -124,6 +128,7 @@ def build_decoder(model, vocab, max_words, max_generate):
 
   archive = keras.export.ExportArchive()
   archive.track(decoder)
+  archive.track(model.latent_prior)
   archive.track(table)
   archive.add_endpoint("generate", generate,
                        [_latent_spec(model.latent_dim),
@@ -131,11 +136,13 @@ def build_decoder(model, vocab, max_words, max_generate):
   archive.add_endpoint("log_likelihood", log_likelihood,
                        [servable.spec([None], tf.string, "sentences"),
                         _latent_spec(model.latent_dim)])
+  prior.add_sample_prior(archive, model)
   z = np.zeros([2, model.latent_dim], np.float32)
   generate_example = {"z": z, "seed": servable.seed_example()}
   examples = {
       "generate": generate_example,
       "serving_default": generate_example,
       "log_likelihood": {"sentences": _example_sentences(vocab), "z": z},
+      "sample_prior": prior.example(),
   }
   return servable.Servable(archive, examples)

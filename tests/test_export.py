@@ -160,6 +160,7 @@ def requests(keras_run):
       "generate_empty": ("generate", {"z": np.zeros([0, LATENT_DIM], np.float32), "seed": seed}),
       "log_likelihood_empty": ("log_likelihood", {"sentences": np.array([], object),
                                                   "z": np.zeros([0, LATENT_DIM], np.float32)}),
+      "sample_prior": ("sample_prior", {"num_samples": np.array(4, np.int32), "seed": seed}),
       "bad_z_width": ("generate", {"z": np.zeros([2, LATENT_DIM + 1], np.float32),
                                    "seed": seed}),
       "bad_seed": ("generate", {"z": z[:2], "seed": np.array([1, 2, 3], np.int32)}),
@@ -199,6 +200,7 @@ def reference(keras_run, requests):
       "log_likelihood": model.likelihood(z, x).log_prob(x).numpy(),
       "greedy_ids": greedy(z[:3]).numpy(),
       "sampled_ids": sampled(z[:3], tf.constant(requests["seed"])).numpy(),
+      "prior_sample": model.prior.sample(4, seed=tf.constant(requests["seed"])).numpy(),
       "vocab": vocab,
   }
 
@@ -318,6 +320,13 @@ def test_generate_matches_keras_decoding(served, reference):
     np.testing.assert_array_equal(default["sampled_ids"], out["sampled_ids"])
 
 
+def test_sample_prior_equals_the_keras_prior_sample(served, reference):
+  assert reference["prior_sample"].shape == (4, LATENT_DIM)
+  for mode in ("tf2", "session"):
+    z = _outputs(served[mode]["decoder"]["answers"]["sample_prior"])["z"]
+    np.testing.assert_allclose(z, reference["prior_sample"], rtol=1e-6, err_msg=mode)
+
+
 def test_sampled_words_are_spread_over_the_vocabulary(served):
   out = _outputs(served["tf2"]["decoder"]["answers"]["generate"])
   words = out["sampled_ids"][out["sampled_ids"] > Vocabulary.EOS_ID]
@@ -424,7 +433,7 @@ def test_warmup_file_has_one_request_per_signature(exports, served):
 def test_signatures_are_the_documented_ones(served):
   assert served["tf2"]["encoder"]["signatures"] == ["encode_ids", "serving_default"]
   assert served["tf2"]["decoder"]["signatures"] == ["generate", "log_likelihood",
-                                                     "serving_default"]
+                                                     "sample_prior", "serving_default"]
   assert served["session"]["decoder"]["signatures"] == served["tf2"]["decoder"]["signatures"]
 
 
@@ -453,6 +462,8 @@ def test_saved_model_cli_lists_every_signature_and_input(exports):
     assert f"outputs['{name}']" in decoder["generate"]
   for name in ("sentences", "z"):
     assert f"inputs['{name}']" in decoder["log_likelihood"]
+  for name in ("num_samples", "seed"):
+    assert f"inputs['{name}']" in decoder["sample_prior"]
 
 
 # Launcher errors -----------------------------------------------------------------------

@@ -20,8 +20,9 @@ from tfvae.training.config import Config
 NAME = "digits"
 LATENT_DIM = 4
 SHAPE = (28, 28, 1)
+# A learned prior (--prior=mog): its weights must reach both exports.
 TINY = dict(dataset="binarized_mnist", network="mlp", hidden_dim=16, latent_dim=LATENT_DIM,
-            epochs=1, steps_per_epoch=2, eval_samples=2, eval_chunk_size=2,
+            prior="mog", prior_components=3, epochs=1, steps_per_epoch=2, eval_samples=2, eval_chunk_size=2,
             epoch_eval_batches=1, verbose=0)
 MODES = ("tf2", "session")
 
@@ -71,6 +72,10 @@ def served(exported, inputs):
       "serving_default": ("serving_default", generate[1]),
       "log_likelihood": ("log_likelihood", {"images": images[:4], "z": z}),
       "generate_empty": ("generate", {"z": np.zeros([0, LATENT_DIM], np.float32), "seed": seed}),
+      "sample_prior": ("sample_prior", {"num_samples": np.array(5, np.int32), "seed": seed}),
+      "sample_prior_none": ("sample_prior", {"num_samples": np.array(0, np.int32),
+                                             "seed": seed}),
+      "bad_num_samples": ("sample_prior", {"num_samples": np.array(-1, np.int32), "seed": seed}),
       "bad_batch": ("log_likelihood", {"images": images[:2], "z": z}),
       "after_bad": generate,
   }
@@ -89,7 +94,8 @@ def reference(keras_run, inputs):
   from_pixels = model.posterior(inputs["pixels"].astype(np.float32) / 255.0)
   likelihood = model.likelihood(tf.constant(inputs["z"]), None)
   return {"loc": posterior.mean().numpy(), "scale": posterior.stddev().numpy(),
-          "kl": posterior.kl_divergence(model.prior).numpy(),
+          "posterior": posterior, "prior": model.prior,
+          "prior_sample": model.prior.sample(5, seed=tf.constant(inputs["seed"])).numpy(),
           "uint8_loc": from_pixels.mean().numpy(),
           "probabilities": likelihood.mean().numpy(),
           "sampled": likelihood.sample(seed=tf.constant(inputs["seed"])).numpy(),
@@ -101,9 +107,14 @@ def test_encoder_outputs_equal_the_keras_posterior(served, reference):
   for mode in MODES:
     answers = served[mode]["encoder"]["answers"]
     out = _outputs(answers["encode"])
-    for key in ("loc", "scale", "kl"):
+    for key in ("loc", "scale"):
       np.testing.assert_allclose(out[key], reference[key], rtol=1e-5, atol=1e-6,
                                  err_msg=f"{mode} {key}")
+    # A mixture prior has no closed-form KL: kl is log q(z|x) - log p(z) at the served z.
+    z = tf.constant(out["z"])
+    np.testing.assert_allclose(
+        out["kl"], (reference["posterior"].log_prob(z) - reference["prior"].log_prob(z)).numpy(),
+        rtol=1e-4, atol=1e-4, err_msg=mode)
     noise = (out["z"] - out["loc"]) / out["scale"]
     assert np.all(np.isfinite(noise)) and np.all(np.abs(noise) < 6)
     np.testing.assert_allclose(_outputs(answers["encode_uint8"])["loc"], reference["uint8_loc"],
@@ -128,6 +139,15 @@ def test_generate_gives_the_keras_probabilities_and_seeded_samples(served, refer
     np.testing.assert_array_equal(_outputs(answers["serving_default"])["sampled"],
                                   out["sampled"])
     assert _outputs(answers["generate_empty"])["probabilities"].shape == (0, *SHAPE)
+
+
+def test_sample_prior_draws_the_learned_prior_of_the_keras_model(served, reference):
+  for mode in MODES:
+    answers = served[mode]["decoder"]["answers"]
+    np.testing.assert_allclose(_outputs(answers["sample_prior"])["z"], reference["prior_sample"],
+                               rtol=1e-5, atol=1e-6, err_msg=mode)
+    assert _outputs(answers["sample_prior_none"])["z"].shape == (0, LATENT_DIM)
+    assert "num_samples must be >= 0" in _error(answers["bad_num_samples"])["message"]
 
 
 def test_log_likelihood_equals_the_keras_likelihood(served, reference):
@@ -162,7 +182,7 @@ def test_bad_images_are_refused_and_the_model_keeps_serving(served):
 
 def test_signatures_and_warmup_requests(exported, served):
   expected = {"encoder": ["encode_uint8", "serving_default"],
-              "decoder": ["generate", "log_likelihood", "serving_default"]}
+              "decoder": ["generate", "log_likelihood", "sample_prior", "serving_default"]}
   for half, signatures in expected.items():
     requests = warmup.read_warmup(getattr(exported, half))
     assert sorted(r.model_spec.signature_name for r in requests) == signatures
