@@ -10,6 +10,7 @@ loop (SA-VAE, aggressive training) are in test_inner_loop_remedies.py.
 import functools
 
 from tests import d4_runs
+from tfvae import models
 from tfvae import schedules
 from tfvae.training import callbacks as run_callbacks
 
@@ -76,5 +77,5 @@ def test_cyclical_annealing_reopens_the_latent_at_every_cycle():
 def test_controller_steers_kl_to_the_desired_value():
   """ControlVAE (000, Algorithm 1): the observed KL settles near v_kl."""
   _, kl = d4_runs.train(model="controlvae", desired_kl=3.0, kp=0.5, ki=0.01,
-                        callbacks=[run_callbacks.KLController()])
+                        callbacks=[models.KLController()])
   assert abs(kl[-50:].mean() - 3.0) < 1.0

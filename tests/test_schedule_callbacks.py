@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfvae import models
 from tfvae import nets
 from tfvae import schedules
 from tfvae.models import VAE
@@ -60,7 +61,7 @@ def _control_model(state_from=None, **kwargs):
 def _fit_control(model, epochs=1):
   recorder = Recorder()
   model.fit(_dataset(), epochs=epochs, verbose=0,
-            callbacks=[recorder, callbacks.KLController()])
+            callbacks=[recorder, models.KLController()])
   return recorder
 
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfvae import models
 from tfvae import data
 from tfvae import distribute
 from tfvae import nets
@@ -12,7 +13,6 @@ from tfvae import random as tfvae_random
 from tfvae.models import VAE
 from tfvae.models.base import TRAIN_STREAM
 from tfvae.models.base import OptimizerGroup
-from tfvae.training import callbacks as run_callbacks
 from tfvae.training import checkpoints
 from tfvae.training import config as config_lib
 from tfvae.training import loop
@@ -232,7 +232,7 @@ def _train_on_uneven_batches(strategy, dataset, fields):
   batches = dataset.batches("train", 5)
   assert [int(tf.shape(b)[0]) for b in batches] == [5, 5, 3]
   # The aggressive phase stays on (its end needs per-epoch validation MI).
-  callbacks = [run_callbacks.KLController()] if config.model == "controlvae" else []
+  callbacks = [models.KLController()] if config.model == "controlvae" else []
   model.fit(batches.repeat(), epochs=1, steps_per_epoch=3, verbose=0, callbacks=callbacks)
   return {w.path: w.numpy() for w in model.weights}
 

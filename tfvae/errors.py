@@ -11,3 +11,11 @@ and report a bad one before it imports TensorFlow.
 
 class UserError(Exception):
   """A problem in the user's input; the message says what was wrong and how to fix it."""
+
+
+class ConfigError(UserError, ValueError):
+  """A configuration value is invalid; the message names the flag and the fix."""
+
+
+class TrainingDivergedError(UserError, FloatingPointError):
+  """The training loss became NaN or infinite."""

@@ -1,4 +1,4 @@
-"""Keras models, each with its own train_step, and `build` from a config."""
+"""The models (one `LatentVariableModel` base, its subclasses) and the parts a config builds."""
 
 from tfvae import latents
 from tfvae import nets
@@ -8,14 +8,15 @@ from tfvae.models.aggressive import AggressiveVAE
 from tfvae.models.base import LatentVariableModel
 from tfvae.models.base import OptimizerGroup
 from tfvae.models.control_vae import ControlVAE
+from tfvae.models.control_vae import KLController
 from tfvae.models.monte_carlo_vae import MonteCarloVAE
 from tfvae.models.sa_vae import SAVAE
 from tfvae.models.vae import VAE
 from tfvae.models.vq_vae import VQVAE
 
-__all__ = ["AggressivePhaseEnd", "AggressiveVAE", "ControlVAE", "LatentVariableModel",
-           "MonteCarloVAE", "OptimizerGroup", "SAVAE", "VAE", "VQVAE", "build", "build_networks",
-           "latent_family"]
+__all__ = ["AggressivePhaseEnd", "AggressiveVAE", "ControlVAE", "KLController", "LatentVariableModel",
+           "MonteCarloVAE", "OptimizerGroup", "SAVAE", "VAE", "VQVAE", "build_networks",
+           "latent_family", "model_arguments"]
 
 
 def build_networks(config, dataset):
@@ -70,39 +71,15 @@ def latent_family(config):
                       num_categories=config.num_categories, embed_dim=config.embed_dim)
 
 
-def build(config, dataset):
-  """The model named by `config.model`, not yet compiled."""
+def model_arguments(config, dataset):
+  """The arguments every VAE-like model of `config` takes, as keywords.
+
+  encoder and decoder (`build_networks`), latent_dim (the family), prior (the
+  `--prior` layer), seed, grad_clip_norm and the model's name.
+  """
   config = config.resolved()
   encoder, decoder = build_networks(config, dataset)
   family = latent_family(config)
-  prior = latents.make_prior(config.prior, family, config.prior_components)
-  common = dict(beta=config.beta, seed=config.seed, grad_clip_norm=config.grad_clip_norm,
-                objective=config.objective, free_bits=config.fb_lambda, prior=prior, name="vae")
-  if config.model == "vae":
-    return VAE(encoder, decoder, family, **common)
-  if config.model == "controlvae":
-    del common["beta"]  # The controller sets it, starting from beta_min.
-    return ControlVAE(encoder, decoder, family, desired_kl=config.desired_kl,
-                      kp=config.kp, ki=config.ki, beta_min=config.beta_min,
-                      beta_max=config.beta_max, **common)
-  if config.model == "aggressive":
-    count_units = dataset.count_tokens if dataset.kind == "text" else None
-    return AggressiveVAE(encoder, decoder, family, count_units=count_units,
-                         inner_cap=config.inner_cap, check_every=config.check_every, **common)
-  if config.model == "savae":
-    return SAVAE(encoder, decoder, family, refinement_steps=config.refine_steps,
-                 refinement_step_size=config.refine_step_size,
-                 refinement_momentum=config.refine_momentum, **common)
-  if config.model == "monte_carlo":
-    for name in ("beta", "objective", "free_bits"):
-      del common[name]
-    return MonteCarloVAE(encoder, decoder, family, mi_objective=config.mi_objective,
-                         estimator=config.estimator, num_samples=config.num_samples,
-                         mi_lambda=config.mi_lambda, renyi_alpha=config.renyi_alpha,
-                         num_marginal=config.num_marginal, num_kl=config.num_kl, **common)
-  if config.model == "vqvae":
-    for name in ("beta", "objective", "free_bits"):
-      del common[name]
-    return VQVAE(encoder, decoder, config.latent_dim, config.num_categories, config.embed_dim,
-                 commitment=config.vq_commitment, decay=config.vq_decay, **common)
-  raise ValueError(f"Unknown model {config.model!r}.")
+  return dict(encoder=encoder, decoder=decoder, latent_dim=family,
+              prior=latents.make_prior(config.prior, family, config.prior_components),
+              seed=config.seed, grad_clip_norm=config.grad_clip_norm, name="vae")

@@ -20,8 +20,7 @@ import tensorflow as tf
 from tfvae import latents
 from tfvae import objectives
 from tfvae.models.base import LatentVariableModel
-
-OBJECTIVES = ("elbo", "free_bits", "autoencoder")
+from tfvae.objectives.choices import VAE_OBJECTIVES as OBJECTIVES
 
 
 class VAE(LatentVariableModel):

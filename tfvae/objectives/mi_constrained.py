@@ -25,8 +25,7 @@ import functools
 import tensorflow as tf
 
 from tfvae.objectives import monte_carlo
-
-OBJECTIVES = ("kl", "renyi", "power")
+from tfvae.objectives.choices import MI_OBJECTIVES as OBJECTIVES
 
 
 def _sample_counts(terms, num_marginal, num_kl):

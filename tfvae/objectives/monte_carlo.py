@@ -52,12 +52,11 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfvae import divergences
+from tfvae.objectives.choices import ESTIMATORS
+from tfvae.objectives.choices import REPARAMETERISED_ESTIMATORS as REPARAMETERISED
+from tfvae.objectives.choices import SCORE_FUNCTION_ESTIMATORS as SCORE_FUNCTION
 
 tfd = tfp.distributions
-
-REPARAMETERISED = ("elbo", "iwae", "stl", "dreg")
-SCORE_FUNCTION = ("reinforce", "vimco")
-ESTIMATORS = REPARAMETERISED + SCORE_FUNCTION
 
 
 class SampleTerms(NamedTuple):

@@ -1,16 +1,11 @@
-"""Keras callbacks of a training run: checkpoints, NaN guard, epoch metrics, beta control."""
+"""Keras callbacks of a training run: checkpoints, NaN guard, epoch metrics, beta schedules."""
 
 import math
 
 import keras
 
 from tfvae import metrics
-from tfvae import schedules
-from tfvae.errors import UserError
-
-
-class TrainingDivergedError(UserError, FloatingPointError):
-  """The training loss became NaN or infinite."""
+from tfvae.errors import TrainingDivergedError
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
@@ -112,38 +107,3 @@ class BetaSchedule(keras.callbacks.Callback):
 
   def on_train_batch_begin(self, batch, logs=None):
     self.model.beta.assign(self.schedule(_global_step(self.model)))
-
-
-class KLController(keras.callbacks.Callback):
-  """Drives beta of a `ControlVAE` with the PI controller (Shao et al. 2020, Alg. 1; M11).
-
-  After every training step it reads the step's global-batch mean KL
-  (`model.batch_kl`), advances `schedules.pi_step` from the state held in the
-  model's controller weights, writes the new state back and assigns beta(t) to
-  `model.beta`. Because state and beta live in model weights, checkpoints carry
-  them and a resumed run continues the same trajectory.
-
-  One-step lag: in Algorithm 1 beta(t) weights the KL of the same step t whose
-  KL it was computed from; a Keras callback runs between steps, so here beta(t)
-  computed from step t's KL weights the loss of step t+1 (step 1 uses the
-  initial beta_min). The trajectory is Algorithm 1's, shifted by one step.
-
-  Args:
-    params: the `schedules.PIParams`; default: the model's `controller_params`.
-  """
-
-  def __init__(self, params=None):
-    super().__init__()
-    self.controller_params = params  # Not `params`: Keras sets that to the fit settings.
-
-  def on_train_batch_end(self, batch, logs=None):
-    model = self.model
-    params = self.controller_params or model.controller_params
-    observed_kl = float(keras.ops.convert_to_numpy(model.batch_kl))
-    if not math.isfinite(observed_kl):
-      raise TrainingDivergedError(
-          f"The KL became {observed_kl} at step {_global_step(model)}; the KL controller "
-          "cannot continue. Lower --learning_rate or set --grad_clip_norm.")
-    state, beta = schedules.pi_step(model.controller_state, observed_kl, params)
-    model.set_controller_state(state)
-    model.beta.assign(beta)

@@ -9,7 +9,7 @@ import dataclasses
 import json
 
 from tfvae.data import catalog
-from tfvae.errors import UserError
+from tfvae.errors import ConfigError
 from tfvae.latents.choices import LATENT_TYPES
 from tfvae.latents.choices import PRIORS
 
@@ -49,10 +49,6 @@ ARCHITECTURE_FIELDS = ("model", "dataset", "data_options", "max_length", "vocab_
 # Fields that fix the encoder's variables (what --init_encoder_from must match).
 ENCODER_FIELDS = ("dataset", "data_options", "max_length", "vocab_size", "network", "embed_dim",
                   "hidden_dim", "latent_dim", "latent_type", "num_categories")
-
-
-class ConfigError(UserError, ValueError):
-  """A configuration value is invalid; the message names the flag and the fix."""
 
 
 @dataclasses.dataclass

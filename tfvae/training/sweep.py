@@ -51,9 +51,9 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from tfvae import errors
 from tfvae import metrics
 from tfvae import plotting
-from tfvae.training import callbacks
 from tfvae.training import config as config_lib
 from tfvae.training import loop
 
@@ -216,7 +216,7 @@ def run_point(label, config, scale, per_token):
     results = loop.train(config)
     nll, mi = measure(config.model_dir, scale["eval_examples"], scale["eval_batch"],
                       seed=config.seed, per_token=per_token)
-  except callbacks.TrainingDivergedError as error:
+  except errors.TrainingDivergedError as error:
     logging.warning("Sweep point %s diverged (%s); it stays off the front.", config.model_dir,
                     error)
     results, nll, mi = {"train_seconds": float("nan")}, float("nan"), float("nan")

@@ -1,0 +1,97 @@
+"""What a method declares: its options, checks, how it is built, callbacks, presets, stages.
+
+A method (one value of `--model`) lives in a module of its own under
+`tfvae.methods` and declares one `Method`. The registry (`tfvae.methods`)
+collects them; the run configuration gets its fields and the launcher its
+flags from the methods' `Option`s, `--model` its choices from their names,
+`presets` their table rows. Declarations import no TensorFlow: the `build`
+and `callbacks` functions import the models when they run.
+"""
+
+import dataclasses
+from typing import Callable
+
+from tfvae.errors import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+  """One config field of a method, and the flag of the same name.
+
+  Attributes:
+    name: the field and flag name (unique over all methods).
+    default: its default value.
+    help: the flag's help text.
+    type: int, float, bool or str; None: the type of `default`.
+    choices: the allowed values of a str option (an enum flag).
+  """
+
+  name: str
+  default: object
+  help: str
+  type: type | None = None
+  choices: tuple | None = None
+
+  @property
+  def value_type(self):
+    return self.type or type(self.default)
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+  """A paper's table row: what it reproduces and the config fields it sets.
+
+  `stages(config)` returns the training runs the row is made of (each a
+  Config); None: the config itself, one run.
+  """
+
+  description: str
+  fields: dict
+  stages: Callable | None = None
+
+
+def no_checks(config):
+  """The `validate` of a method whose options need no checks beyond their types."""
+  del config
+
+
+def no_callbacks(config, steps_per_epoch):
+  """The `callbacks` of a method that needs none."""
+  del config, steps_per_epoch
+  return []
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+  """A method of the registry.
+
+  Attributes:
+    name: its `--model` value.
+    summary: one line: what it is, with the paper.
+    build: (config, dataset) -> the model, not compiled; `config` resolved.
+    options: its `Option`s.
+    validate: config -> None; raises ConfigError for a bad combination.
+    callbacks: (config, steps_per_epoch) -> the Keras callbacks it needs
+      after the epoch metrics (e.g. a controller, a phase switch).
+    presets: preset name -> `Preset`.
+    objectives: the values of --objective it trains (METHODS.md M1-M6).
+    beta_schedule: whether --beta_schedule applies (it sets beta otherwise).
+    latent_types: the values of --latent_type it can learn.
+  """
+
+  name: str
+  summary: str
+  build: Callable
+  options: tuple = ()
+  validate: Callable = no_checks
+  callbacks: Callable = no_callbacks
+  presets: dict = dataclasses.field(default_factory=dict)
+  objectives: tuple = ("elbo",)
+  beta_schedule: bool = True
+  latent_types: tuple = ("gaussian",)
+
+
+def require(condition, message):
+  """Raises ConfigError(message) unless `condition`."""
+  if not condition:
+    raise ConfigError(message)
