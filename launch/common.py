@@ -1,8 +1,23 @@
-"""What the launchers share: user errors become one-line messages, not tracebacks."""
+"""What the launchers share: method flags from the registry; user errors as one-line messages."""
 
 import sys
 
+from absl import flags
+
+from tfvae import methods
 from tfvae.errors import UserError
+
+_DEFINE_BY_KIND = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float,
+                   str: flags.DEFINE_string}
+
+
+def define_method_flags():
+  """One flag per option of every method of `tfvae.methods` (enum flags for choices)."""
+  for option in methods.options():
+    if option.choices is not None:
+      flags.DEFINE_enum(option.name, option.default, option.choices, option.help)
+    else:
+      _DEFINE_BY_KIND[option.value_type](option.name, option.default, option.help)
 
 
 def run_or_exit(function, *args, **kwargs):

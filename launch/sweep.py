@@ -13,6 +13,8 @@ from absl import app
 from absl import flags
 
 from launch import common
+from tfvae.latents.choices import LATENT_TYPES
+from tfvae.objectives import choices
 from tfvae.training import config as config_lib
 from tfvae.training import sweep
 
@@ -21,7 +23,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_enum("task", "uniform10k", list(sweep.TASKS), "Data and networks (004 section 7).")
 flags.DEFINE_enum("scale", "cpu", list(sweep.SCALES), "paper: 004's sizes and lengths; cpu: "
                   "reduced to fit 2 CPU cores (see tfvae.training.sweep.TASKS).")
-flags.DEFINE_enum("estimator", "dreg", [*config_lib.ESTIMATORS, sweep.VQ_VAE],
+flags.DEFINE_enum("estimator", "dreg", [*choices.ESTIMATORS, sweep.VQ_VAE],
                   "Base estimator (M23), or vqvae for the VQ-VAE baseline (M25) over "
                   "--vq_shapes.")
 flags.DEFINE_list("vq_shapes", ["1x10", "1x100", "2x10", "2x32", "3x10", "3x20"],
@@ -33,7 +35,7 @@ flags.DEFINE_list("lambdas", None, "Values of lambda (kl, renyi); default: the s
 flags.DEFINE_list("learning_rates", None, "Adam learning rates (beta_1 = 0); default: the "
                   "scale's (0.001,0.003; ptb35 cpu: 0.003).")
 flags.DEFINE_list("alphas", ["0.5"], "alpha values (renyi, power).")
-flags.DEFINE_enum("latent_type", "gaussian", config_lib.LATENT_TYPES,
+flags.DEFINE_enum("latent_type", "gaussian", LATENT_TYPES,
                   "gaussian (40 latents) or categorical (8 x 10; reinforce or vimco).")
 flags.DEFINE_integer("latent_dim", None, "Override the number of latents.")
 flags.DEFINE_integer("num_marginal", None, "N of 'N/M' (samples for ln p(x)).")

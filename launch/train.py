@@ -12,13 +12,18 @@ from absl import app
 from absl import flags
 
 from launch import common
+from tfvae import methods
+from tfvae.latents.choices import LATENT_TYPES
+from tfvae.latents.choices import PRIORS
+from tfvae.objectives.choices import VAE_OBJECTIVES
 from tfvae.training import config as config_lib
 from tfvae.training import presets
 from tfvae.training import report
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_enum("model", "vae", config_lib.MODELS, "Model to train.")
+flags.DEFINE_enum("model", "vae", methods.names(), "Method to train: " + "; ".join(
+    f"{method.name}: {method.summary}" for method in methods.METHODS.values()) + ".")
 flags.DEFINE_enum("preset", None, list(presets.PRESETS),
                   "A paper's table row (python -c 'from tfvae.training import presets; "
                   "print(presets.describe())'); flags given explicitly override it.")
@@ -39,11 +44,11 @@ flags.DEFINE_integer("embed_dim", None, "Word-embedding size (text).")
 flags.DEFINE_integer("hidden_dim", None, "LSTM / hidden layer size.")
 flags.DEFINE_integer("latent_dim", None, "Latent dimensions d (Gaussian) or number of "
                      "categorical latents.")
-flags.DEFINE_enum("latent_type", "gaussian", config_lib.LATENT_TYPES, "Latent variables: "
+flags.DEFINE_enum("latent_type", "gaussian", LATENT_TYPES, "Latent variables: "
                   "gaussian (N(0, I) prior) or categorical (uniform prior, 004 M24; with "
                   "--model=monte_carlo --estimator=reinforce|vimco).")
 flags.DEFINE_integer("num_categories", 10, "--latent_type=categorical: categories per latent.")
-flags.DEFINE_enum("prior", None, config_lib.PRIORS, "p(z) (default: the latents' own, "
+flags.DEFINE_enum("prior", None, PRIORS, "p(z) (default: the latents' own, "
                   "standard_normal or uniform); mog: a learned mixture of Gaussians (M13).")
 flags.DEFINE_integer("prior_components", 10, "--prior=mog: number of mixture components.")
 flags.DEFINE_float("dropout_in", 0.0, "Text decoder: dropout rate of the LSTM's inputs.")
@@ -51,7 +56,7 @@ flags.DEFINE_float("dropout_out", 0.0, "Text decoder: dropout rate of the LSTM's
 flags.DEFINE_bool("share_dropout_masks", False, "Text decoder: one dropout mask per sentence "
                   "for all its samples of z (004 section 7.2.5).")
 flags.DEFINE_float("beta", 1.0, "Weight of the KL term (beta-VAE, M2).")
-flags.DEFINE_enum("objective", "elbo", config_lib.OBJECTIVES,
+flags.DEFINE_enum("objective", "elbo", VAE_OBJECTIVES,
                   "elbo (beta-weighted), free_bits (M5) or autoencoder (AE pre-training, M6).")
 flags.DEFINE_float("fb_lambda", None, "Free-bits target rate lambda in nats (--objective="
                    "free_bits): sum_d max(lambda/d, batch-mean KL_d).")
@@ -61,39 +66,8 @@ flags.DEFINE_float("anneal_start", 0.0, "Linear annealing: beta at step 0 (rises
 flags.DEFINE_float("anneal_epochs", 10.0, "Linear annealing: epochs to reach beta = 1.")
 flags.DEFINE_integer("cycles", 4, "Cyclical annealing: number of cycles M over the run.")
 flags.DEFINE_float("cycle_ramp", 0.5, "Cyclical annealing: fraction R of a cycle spent rising.")
-flags.DEFINE_float("desired_kl", 15.0, "ControlVAE (M11): KL the controller steers towards.")
-flags.DEFINE_float("kp", 0.01, "ControlVAE: proportional gain K_p.")
-flags.DEFINE_float("ki", 1e-4, "ControlVAE: integral gain K_i.")
-flags.DEFINE_float("beta_min", 0.0, "ControlVAE: lower clamp of beta.")
-flags.DEFINE_float("beta_max", 1.0, "ControlVAE: upper clamp of beta.")
-flags.DEFINE_integer("inner_cap", 100, "Aggressive training (M7): most encoder steps per "
-                     "decoder step.")
-flags.DEFINE_integer("check_every", 15, "Aggressive training: encoder steps between checks "
-                     "of the loss.")
-flags.DEFINE_integer("refine_steps", 20, "SA-VAE (M8): gradient steps refining q's parameters.")
-flags.DEFINE_float("refine_step_size", 0.03125, "SA-VAE: step size of the refinement, per "
-                   "example (Kim et al.'s 1 on a batch mean of 32 = 1/32).")
-flags.DEFINE_float("refine_momentum", 0.5, "SA-VAE: momentum of the refinement (Kim et al.).")
-flags.DEFINE_enum("mi_objective", "kl", config_lib.MI_OBJECTIVES, "--model=monte_carlo "
-                  "(004, M22): the KL (eq. 11), Renyi (eq. 15) or power (eq. 18) objective.")
-flags.DEFINE_enum("estimator", "dreg", config_lib.ESTIMATORS, "--model=monte_carlo (M23): base "
-                  "estimator of ln p(x) and its gradient.")
-flags.DEFINE_integer("num_samples", 16, "--model=monte_carlo: K, proposal samples per example.")
-flags.DEFINE_float("mi_lambda", 0.0, "--model=monte_carlo: lambda, weight of the true-KL term "
-                   "(0: the plain Monte-Carlo objective).")
-flags.DEFINE_float("renyi_alpha", 1.0, "--model=monte_carlo: alpha of the Renyi and power "
-                   "objectives.")
-flags.DEFINE_integer("num_marginal", None, "--model=monte_carlo: N of 'N/M', the samples "
-                     "estimating ln p(x) (default K).")
-flags.DEFINE_integer("num_kl", None, "--model=monte_carlo: M of 'N/M', the samples estimating "
-                     "the KL term (default K).")
-flags.DEFINE_float("vq_commitment", 0.25, "--model=vqvae (M25): weight beta of the "
-                   "commitment term.")
-flags.DEFINE_float("vq_decay", 0.99, "--model=vqvae: decay of the codebooks' moving averages.")
 flags.DEFINE_string("init_encoder_from", None, "Run directory whose latest checkpoint gives "
                     "the encoder's initial weights (AE pre-training, M6).")
-flags.DEFINE_integer("pretrain_epochs", None, "--preset=li2019_pretrain_fb: epochs of the "
-                     "autoencoder stage (default --epochs).")
 flags.DEFINE_integer("epochs", None, "Epochs to train (total, including resumed ones).")
 flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch (default: one pass).")
 flags.DEFINE_integer("batch_size", None, "Global batch size.")
@@ -128,6 +102,7 @@ flags.DEFINE_integer("epoch_eval_batches", 10, "Validation batches for the per-e
 flags.DEFINE_integer("log_every_steps", 50, "TensorBoard step-scalar interval.")
 flags.DEFINE_integer("verbose", 1, "Keras verbosity: 0 silent, 1 progress bar, 2 one line "
                      "per epoch.")
+common.define_method_flags()
 
 
 def parse_data_options(pairs):

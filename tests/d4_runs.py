@@ -12,9 +12,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfvae import methods
 from tfvae import data
 from tfvae import metrics
-from tfvae import models
 from tfvae.training import config as config_lib
 
 STEPS = 300
@@ -41,7 +41,7 @@ def train(steps=STEPS, callbacks=(), **fields):
   dataset = d4()
   config = config_lib.Config(**fields).resolved()
   keras.utils.set_random_seed(0)
-  model = models.build(config, dataset)
+  model = methods.build(config, dataset)
   model.compile(optimizer=keras.optimizers.Adam(1e-3))
   model(next(iter(dataset.batches("valid", 2))))
   model.build_optimizers()

@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfvae import methods
 from tfvae import data
-from tfvae import models
 from tfvae.training import checkpoints
 from tfvae.training import config as config_lib
 
 
 def _model(config, dataset, seed):
   keras.utils.set_random_seed(seed)
-  model = models.build(config, dataset)
+  model = methods.build(config, dataset)
   model.compile(optimizer=keras.optimizers.Adam(1e-3))
   model(next(iter(dataset.batches("valid", 2))))
   return model

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfvae import methods
 from tfvae import data
 from tfvae import latents
 from tfvae import metrics
@@ -118,7 +119,7 @@ def _true_kl_after_training(mi_lambda, steps=100):
   config = config_lib.Config(model="monte_carlo", estimator="dreg", num_samples=4,
                              mi_lambda=mi_lambda).resolved()
   keras.utils.set_random_seed(0)
-  model = models.build(config, dataset)
+  model = methods.build(config, dataset)
   model.compile(optimizer=keras.optimizers.Adam(2e-3))
   model.fit(dataset.train_batches(32, seed=0), steps_per_epoch=steps, epochs=1, verbose=0)
   x = next(iter(dataset.batches("test", 200)))

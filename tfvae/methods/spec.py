@@ -22,19 +22,19 @@ class Option:
     name: the field and flag name (unique over all methods).
     default: its default value.
     help: the flag's help text.
-    type: int, float, bool or str; None: the type of `default`.
+    kind: int, float, bool or str; None: the type of `default`.
     choices: the allowed values of a str option (an enum flag).
   """
 
   name: str
   default: object
   help: str
-  type: type | None = None
+  kind: type | None = None
   choices: tuple | None = None
 
   @property
   def value_type(self):
-    return self.type or type(self.default)
+    return self.kind or type(self.default)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,15 +8,13 @@ default data set gives a model small enough to train on 2 CPU cores in minutes.
 import dataclasses
 import json
 
+from tfvae import methods
 from tfvae.data import catalog
 from tfvae.errors import ConfigError
 from tfvae.latents.choices import LATENT_TYPES
 from tfvae.latents.choices import PRIORS
+from tfvae.objectives.choices import VAE_OBJECTIVES
 
-MODELS = ("vae", "controlvae", "aggressive", "savae", "monte_carlo", "vqvae")
-MI_OBJECTIVES = ("kl", "renyi", "power")
-ESTIMATORS = ("elbo", "iwae", "stl", "dreg", "reinforce", "vimco")
-OBJECTIVES = ("elbo", "free_bits", "autoencoder")
 BETA_SCHEDULES = ("constant", "linear", "cyclical")
 NETWORKS = ("lstm", "bilstm", "mlp", "conv", "symbol")
 TEXT_NETWORKS = ("lstm", "bilstm")
@@ -52,8 +50,8 @@ ENCODER_FIELDS = ("dataset", "data_options", "max_length", "vocab_size", "networ
 
 
 @dataclasses.dataclass
-class Config:
-  """Everything that defines a training run (see launch/train.py for the flags)."""
+class SharedConfig:
+  """The fields every run has; `Config` adds each method's options (`tfvae.methods`)."""
 
   model: str = "vae"
   preset: str | None = None
@@ -87,33 +85,8 @@ class Config:
   anneal_epochs: float = 10.0
   cycles: int = 4
   cycle_ramp: float = 0.5
-  # ControlVAE's PI controller (M11).
-  desired_kl: float = 15.0
-  kp: float = 0.01
-  ki: float = 1e-4
-  beta_min: float = 0.0
-  beta_max: float = 1.0
-  # Aggressive inference-network training (M7).
-  inner_cap: int = 100
-  check_every: int = 15
-  # SA-VAE refinement (M8).
-  refine_steps: int = 20
-  refine_step_size: float = 0.03125
-  refine_momentum: float = 0.5
-  # MI-constrained Monte-Carlo objectives (004; M22, M23): --model=monte_carlo.
-  mi_objective: str = "kl"
-  estimator: str = "dreg"
-  num_samples: int = 16
-  mi_lambda: float = 0.0
-  renyi_alpha: float = 1.0
-  num_marginal: int | None = None
-  num_kl: int | None = None
-  # VQ-VAE (M25): latent_dim latents of num_categories codes of size embed_dim.
-  vq_commitment: float = 0.25
-  vq_decay: float = 0.99
   # AE pre-training (M6): start from the encoder of another run's checkpoint.
   init_encoder_from: str | None = None
-  pretrain_epochs: int | None = None
   epochs: int | None = None
   steps_per_epoch: int | None = None
   batch_size: int | None = None
@@ -148,12 +121,12 @@ class Config:
     for name, default in defaults.items():
       if values.get(name) is None:
         values[name] = default
-    return Config(**values)
+    return type(self)(**values)
 
   def validate(self):
     """Raises ConfigError naming the field, the bad value and the allowed ones."""
-    _check_choice("model", self.model, MODELS)
-    _check_choice("objective", self.objective, OBJECTIVES)
+    _check_choice("model", self.model, methods.names())
+    _check_choice("objective", self.objective, VAE_OBJECTIVES)
     _check_choice("beta_schedule", self.beta_schedule, BETA_SCHEDULES)
     _check_choice("optimizer", self.optimizer, OPTIMIZERS)
     _check_choice("strategy", self.strategy, STRATEGIES)
@@ -164,8 +137,7 @@ class Config:
     for name in ("embed_dim", "hidden_dim", "latent_dim", "epochs", "batch_size",
                  "steps_per_epoch", "max_length", "vocab_size", "eval_samples",
                  "eval_chunk_size", "eval_batch_size", "log_every_steps", "cycles",
-                 "inner_cap", "check_every", "pretrain_epochs", "test_examples",
-                 "num_categories"):
+                 "test_examples", "num_categories"):
       value = getattr(self, name)
       if value is not None and value <= 0:
         raise ConfigError(f"--{name} must be a positive integer, got {value}.")
@@ -224,26 +196,25 @@ class Config:
                         f"{self.dataset!r}; use --network={' or --network='.join(networks)}.")
 
   def _validate_remedies(self):
+    """The shared remedies (objective, beta schedule) against the method; its own checks."""
+    method = methods.get(self.model)
+    if self.objective not in method.objectives:
+      raise ConfigError(f"--model={self.model} trains --objective="
+                        f"{' or --objective='.join(method.objectives)}, not "
+                        f"--objective={self.objective}.")
+    if self.beta_schedule != "constant" and not method.beta_schedule:
+      raise ConfigError(f"--beta_schedule={self.beta_schedule} does not apply to --model="
+                        f"{self.model} ({method.summary}); leave --beta_schedule=constant.")
+    if self.latent_type not in method.latent_types:
+      learners = [m.name for m in methods.METHODS.values() if self.latent_type in m.latent_types]
+      raise ConfigError(f"--model={self.model} cannot learn --latent_type={self.latent_type}; "
+                        f"use --model={' or --model='.join(learners)}.")
     if (self.objective == "free_bits") != (self.fb_lambda is not None):
       raise ConfigError("--fb_lambda (the free-bits target rate in nats) goes with "
                         "--objective=free_bits and only with it; got "
                         f"--objective={self.objective} --fb_lambda={self.fb_lambda}.")
     if self.fb_lambda is not None and self.fb_lambda <= 0:
       raise ConfigError(f"--fb_lambda must be positive, got {self.fb_lambda}.")
-    if self.model in ("savae", "controlvae") and self.objective != "elbo":
-      raise ConfigError(f"--model={self.model} trains the beta-weighted ELBO; use "
-                        "--objective=elbo.")
-    if self.model == "vqvae" and (self.objective != "elbo" or self.beta_schedule != "constant"
-                                  or self.latent_type != "gaussian"):
-      raise ConfigError("--model=vqvae trains its own objective on quantised latents "
-                        "(--latent_dim latents of --num_categories codes); leave --objective, "
-                        "--beta_schedule and --latent_type at their defaults.")
-    if not (0.0 < self.vq_decay < 1.0 and self.vq_commitment >= 0):
-      raise ConfigError(f"Need 0 < --vq_decay < 1 and --vq_commitment >= 0, got "
-                        f"{self.vq_decay}, {self.vq_commitment}.")
-    if self.beta_schedule != "constant" and self.model == "controlvae":
-      raise ConfigError("--model=controlvae sets beta with its controller; leave "
-                        "--beta_schedule=constant.")
     if self.beta_schedule != "constant" and self.objective == "autoencoder":
       raise ConfigError(f"--beta_schedule={self.beta_schedule} weights a KL term; "
                         "--objective=autoencoder has none.")
@@ -253,54 +224,13 @@ class Config:
       raise ConfigError(f"--anneal_epochs must be positive, got {self.anneal_epochs}.")
     if not 0.0 < self.cycle_ramp <= 1.0:
       raise ConfigError(f"--cycle_ramp must be in (0, 1], got {self.cycle_ramp}.")
-    if not 0.0 <= self.beta_min < self.beta_max:
-      raise ConfigError(f"Need 0 <= --beta_min < --beta_max, got {self.beta_min}, "
-                        f"{self.beta_max}.")
-    if self.desired_kl < 0:
-      raise ConfigError(f"--desired_kl must be >= 0, got {self.desired_kl}.")
-    if self.refine_steps < 0 or self.refine_step_size <= 0:
-      raise ConfigError("--refine_steps must be >= 0 and --refine_step_size positive, got "
-                        f"{self.refine_steps}, {self.refine_step_size}.")
-    if not 0.0 <= self.refine_momentum < 1.0:
-      raise ConfigError(f"--refine_momentum must be in [0, 1), got {self.refine_momentum}.")
-    if self.check_every is not None and self.inner_cap < self.check_every:
-      raise ConfigError(f"--inner_cap ({self.inner_cap}) must be at least --check_every "
-                        f"({self.check_every}).")
-    if self.model == "aggressive" and self.mixed_precision == "mixed_float16":
-      raise ConfigError("--model=aggressive cannot use --mixed_precision=mixed_float16 (its "
-                        "two optimisers cannot share a loss-scale optimiser); use "
-                        "mixed_bfloat16 or float32.")
-    self._validate_monte_carlo()
+    for option in method.options:
+      if option.choices is not None:
+        _check_choice(option.name, getattr(self, option.name), option.choices)
+    method.validate(self)
     if self.generated_sentences < 0 or self.generated_sentences == 1:
       raise ConfigError("--generated_sentences must be 0 (off) or at least 2 (self-BLEU "
                         f"needs references), got {self.generated_sentences}.")
-
-  def _validate_monte_carlo(self):
-    _check_choice("mi_objective", self.mi_objective, MI_OBJECTIVES)
-    _check_choice("estimator", self.estimator, ESTIMATORS)
-    score_function = self.estimator in ("reinforce", "vimco")
-    if self.latent_type == "categorical" and not (self.model == "monte_carlo" and score_function):
-      raise ConfigError("--latent_type=categorical has no reparameterisation: train it with "
-                        "--model=monte_carlo and --estimator=reinforce or vimco.")
-    if self.model != "monte_carlo":
-      return
-    if self.objective != "elbo" or self.beta != 1.0 or self.beta_schedule != "constant":
-      raise ConfigError("--model=monte_carlo weighs the KL term with --mi_lambda (beta = "
-                        "1 - lambda); leave --objective=elbo, --beta=1 and "
-                        "--beta_schedule=constant.")
-    for name in ("num_samples", "num_marginal", "num_kl"):
-      value = getattr(self, name)
-      if value is not None and (value <= 0 or value > self.num_samples):
-        raise ConfigError(f"--{name} must be in [1, --num_samples={self.num_samples}], "
-                          f"got {value}.")
-    if self.estimator == "vimco" and self.num_samples < 2:
-      raise ConfigError("--estimator=vimco needs --num_samples >= 2; with one sample use "
-                        "--estimator=reinforce.")
-    if self.mi_objective == "renyi" and (self.renyi_alpha <= 0 or self.renyi_alpha == 1.0):
-      raise ConfigError(f"--mi_objective=renyi needs --renyi_alpha > 0 and != 1, got "
-                        f"{self.renyi_alpha}.")
-    if self.mi_objective == "power" and self.renyi_alpha <= 0:
-      raise ConfigError(f"--mi_objective=power needs --renyi_alpha > 0, got {self.renyi_alpha}.")
 
   def evaluation_batch_size(self):
     """Examples per evaluation batch: the decoder sees batch x chunk rows at once.
@@ -330,6 +260,19 @@ class Config:
     if unknown:
       raise ConfigError(f"Unknown config fields {unknown}; known fields: {sorted(known)}.")
     return cls(**values)
+
+
+def _option_field(option):
+  """(name, type, field) of a method's `Option` for `dataclasses.make_dataclass`."""
+  annotation = option.value_type if option.default is not None else option.value_type | None
+  return option.name, annotation, dataclasses.field(default=option.default)
+
+
+Config = dataclasses.make_dataclass(
+    "Config", [_option_field(option) for option in methods.options()], bases=(SharedConfig,),
+    namespace={"__doc__": "Everything that defines a training run: the shared fields and "
+                          "every method's options (see launch/train.py for the flags)."})
+Config.__module__ = __name__
 
 
 def _check_choice(name, value, choices):

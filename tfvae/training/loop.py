@@ -22,8 +22,8 @@ import keras
 import tensorflow as tf
 
 from tfvae import data as tfvae_data
+from tfvae import methods
 from tfvae import metrics
-from tfvae import models
 from tfvae import sample_quality
 from tfvae import schedules
 from tfvae.training import callbacks as run_callbacks
@@ -53,7 +53,7 @@ def make_optimizer(config):
 def build_model(config, dataset, strategy):
   """Model and optimiser created in `strategy`'s scope, built and compiled."""
   with strategy.scope():
-    model = models.build(config, dataset)
+    model = methods.build(config, dataset)
     model.compile(optimizer=make_optimizer(config), jit_compile=config.jit_compile)
     model(next(iter(dataset.batches("valid", 2))))
     model.build_optimizers()
@@ -130,8 +130,7 @@ def train(config):
 
 
 def method_callbacks(config, steps_per_epoch):
-  """The callbacks a method needs: beta schedules (M3, M4), the KL controller (M11)
-  and the end of the aggressive phase (M7).
+  """The beta schedule (M3, M4) and the callbacks of the method (e.g. a controller, M11).
 
   They come after EpochMetrics (whose validation MI some of them read) and
   before TensorBoard (so the values they put in the logs are written).
@@ -144,11 +143,7 @@ def method_callbacks(config, steps_per_epoch):
   elif config.beta_schedule == "cyclical":
     callbacks.append(run_callbacks.BetaSchedule(
         schedules.cyclical(config.epochs * steps_per_epoch, config.cycles, config.cycle_ramp)))
-  if config.model == "controlvae":
-    callbacks.append(run_callbacks.KLController())
-  if config.model == "aggressive":
-    callbacks.append(models.AggressivePhaseEnd())
-  return callbacks
+  return callbacks + methods.callbacks(config, steps_per_epoch)
 
 
 def train_stages(config):

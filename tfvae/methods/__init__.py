@@ -1,0 +1,61 @@
+"""The method registry: every value of --model, with its options, checks, build and presets.
+
+Each method declares one `spec.Method` in a module of this package, listed in
+`_MODULES`; everything else is generated from them: the run configuration's
+method fields (`options`), the launcher's flags, the choices of --model
+(`names`), the presets (`presets`), the model (`build`), and its callbacks
+(`callbacks`). Nothing
+here imports TensorFlow until a model is built.
+"""
+
+import importlib
+
+from tfvae.errors import ConfigError
+
+# The modules that declare a method, in the order of --model's choices.
+_MODULES = ("vae", "controlvae", "aggressive", "savae", "monte_carlo", "vqvae")
+
+METHODS = {}
+for _module in _MODULES:
+  _method = importlib.import_module(f"tfvae.methods.{_module}").METHOD
+  METHODS[_method.name] = _method
+
+
+def names():
+  """The --model choices."""
+  return tuple(METHODS)
+
+
+def get(name):
+  """The `Method` called `name`; ConfigError naming the choices otherwise."""
+  if name not in METHODS:
+    raise ConfigError(f"--model={name!r} is not one of {', '.join(METHODS)}.")
+  return METHODS[name]
+
+
+def options():
+  """Every method's `Option`s; ValueError if two methods declare one name."""
+  declared = {}
+  for method in METHODS.values():
+    for option in method.options:
+      if option.name in declared:
+        raise ValueError(f"Option {option.name!r} is declared by both --model="
+                         f"{declared[option.name]} and --model={method.name}.")
+      declared[option.name] = method.name
+  return tuple(option for method in METHODS.values() for option in method.options)
+
+
+def presets():
+  """Every method's presets: name -> `spec.Preset`."""
+  return {name: preset for method in METHODS.values() for name, preset in method.presets.items()}
+
+
+def build(config, dataset):
+  """The model of `config` (its method's `build`), not yet compiled."""
+  config = config.resolved()
+  return get(config.model).build(config, dataset)
+
+
+def callbacks(config, steps_per_epoch):
+  """The callbacks `config`'s method needs after the epoch metrics."""
+  return get(config.model).callbacks(config, steps_per_epoch)
