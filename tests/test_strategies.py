@@ -5,8 +5,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfvae import models
-from tfvae import data
 from tfvae import distribute
 from tfvae import nets
 from tfvae import random as tfvae_random
@@ -15,7 +13,6 @@ from tfvae.models.base import TRAIN_STREAM
 from tfvae.models.base import OptimizerGroup
 from tfvae.training import checkpoints
 from tfvae.training import config as config_lib
-from tfvae.training import loop
 from tfvae.training import strategies
 
 BATCHES = [tf.constant(np.random.RandomState(i).randint(4, 12, size=(4, 7)), tf.int32)
@@ -200,49 +197,3 @@ def test_noise_of_an_uneven_split_is_the_one_device_noise(mirrored_strategy):
   assert [n.shape[1] for n in local] == [3, 2]
   np.testing.assert_array_equal(tf.concat(local, axis=1).numpy(),
                                 tfvae_random.standard_normal([2, 5, 3], seed, batch_axis=1))
-
-
-# Every model of the launcher, on global batches of 5, 5 and 3 rows: odd ones split 3/2
-# between the two replicas, and a partial last batch of the pass, split 2/1.
-UNEVEN_BATCH_MODELS = {
-    "vae": dict(model="vae"),
-    "free_bits": dict(objective="free_bits", fb_lambda=2.0),
-    "autoencoder": dict(objective="autoencoder"),
-    "controlvae": dict(model="controlvae", desired_kl=1.0, kp=0.5),
-    "aggressive": dict(model="aggressive", check_every=1, inner_cap=2),
-    "savae": dict(model="savae", refine_steps=2),
-    "monte_carlo_dreg": dict(model="monte_carlo", estimator="dreg", num_samples=3, mi_lambda=0.5),
-    "monte_carlo_vimco": dict(model="monte_carlo", estimator="vimco", num_samples=3,
-                              latent_type="categorical", latent_dim=2, num_categories=3),
-    "vqvae": dict(model="vqvae", latent_dim=2, num_categories=3),
-}
-
-
-@pytest.fixture(scope="module")
-def uneven_batches_data():
-  return data.load("synthetic_mog", num_train=13, num_valid=4, num_test=4, length=5)
-
-
-def _train_on_uneven_batches(strategy, dataset, fields):
-  fields = dict(dict(embed_dim=8, hidden_dim=16, latent_dim=3, optimizer="sgd",
-                     learning_rate=0.5, seed=3), **fields)
-  config = config_lib.Config(**fields).resolved().validate()
-  loop.configure_numerics(config)
-  model = loop.build_model(config, dataset, strategy)
-  batches = dataset.batches("train", 5)
-  assert [int(tf.shape(b)[0]) for b in batches] == [5, 5, 3]
-  # The aggressive phase stays on (its end needs per-epoch validation MI).
-  callbacks = [models.KLController()] if config.model == "controlvae" else []
-  model.fit(batches.repeat(), epochs=1, steps_per_epoch=3, verbose=0, callbacks=callbacks)
-  return {w.path: w.numpy() for w in model.weights}
-
-
-@pytest.mark.parametrize("name", list(UNEVEN_BATCH_MODELS))
-def test_uneven_global_batches_train_like_one_device(name, uneven_batches_data,
-                                                     mirrored_strategy):
-  fields = UNEVEN_BATCH_MODELS[name]
-  one = _train_on_uneven_batches(tf.distribute.get_strategy(), uneven_batches_data, fields)
-  two = _train_on_uneven_batches(mirrored_strategy, uneven_batches_data, fields)
-  assert one.keys() == two.keys()
-  for path, value in one.items():
-    np.testing.assert_allclose(two[path], value, rtol=1e-4, atol=1e-5, err_msg=path)

@@ -1,7 +1,10 @@
 """The method registry: every value of --model, with its options, checks, build and presets.
 
-Each method declares one `spec.Method` in a module of this package, listed in
-`_MODULES`; everything else is generated from them: the run configuration's
+Each method declares one `spec.Method`, named METHOD, in a module: those of
+this package are listed in `_MODULES`; methods kept outside tfvae are named by
+the environment variable TFVAE_METHODS (module names, comma-separated, e.g.
+`TFVAE_METHODS=my_lab.capacity_method`; see docs/adding_a_method.md).
+Everything else is generated from them: the run configuration's
 method fields (`options`), the launcher's flags, the choices of --model
 (`names`), the presets (`presets`), the model (`build`), and its callbacks
 (`callbacks`). Nothing
@@ -9,16 +12,36 @@ here imports TensorFlow until a model is built.
 """
 
 import importlib
+import os
 
 from tfvae.errors import ConfigError
 
 # The modules that declare a method, in the order of --model's choices.
 _MODULES = ("vae", "controlvae", "aggressive", "savae", "monte_carlo", "vqvae")
+PLUGINS_VARIABLE = "TFVAE_METHODS"
 
-METHODS = {}
-for _module in _MODULES:
-  _method = importlib.import_module(f"tfvae.methods.{_module}").METHOD
-  METHODS[_method.name] = _method
+
+def _declared_methods():
+  """name -> Method of every module of _MODULES and of $TFVAE_METHODS."""
+  declared = {}
+  plugins = [name.strip() for name in os.environ.get(PLUGINS_VARIABLE, "").split(",")
+             if name.strip()]
+  for module_name in [f"tfvae.methods.{name}" for name in _MODULES] + plugins:
+    try:
+      method = importlib.import_module(module_name).METHOD
+    except (ImportError, AttributeError) as error:
+      if module_name not in plugins:
+        raise
+      raise ImportError(f"{PLUGINS_VARIABLE} names {module_name!r}, which does not declare a "
+                        f"method (a module with METHOD = tfvae.methods.spec.Method(...)): "
+                        f"{error}") from error
+    if method.name in declared:
+      raise ValueError(f"Two modules declare --model={method.name}; rename one.")
+    declared[method.name] = method
+  return declared
+
+
+METHODS = _declared_methods()
 
 
 def names():

@@ -258,7 +258,9 @@ class SharedConfig:
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
-      raise ConfigError(f"Unknown config fields {unknown}; known fields: {sorted(known)}.")
+      raise ConfigError(f"Unknown config fields {unknown}; known fields: {sorted(known)}. "
+                        f"(Options of methods outside tfvae exist when their module is named "
+                        f"in ${methods.PLUGINS_VARIABLE}.)")
     return cls(**values)
 
 

@@ -1,0 +1,156 @@
+"""The conformance suite: the same checks over every method of the registry (`tfvae.methods`).
+
+Like Keras's layer test run over every layer, each case below builds a
+registered method with tiny networks on a small synthetic text set and
+checks what every method must do:
+
+  * it builds and keeps the contract (posterior, prior, likelihood, samples);
+  * one training step changes the encoder's and the decoder's weights, and a
+    test step changes no weight at all;
+  * a checkpoint restores into a fresh model: every weight, and the same
+    test-step loss;
+  * training on uneven global batches under MirroredStrategy over two
+    logical CPUs gives the weights of one device;
+  * a whole launcher run evaluates to finite numbers (or "n/a": None);
+  * the run exports to SavedModels that load back and answer their
+    signatures like the Keras model.
+
+A new method adds its case to CASES (the first test fails until it does).
+"""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from export import exporter
+from tfvae import data
+from tfvae import methods
+from tfvae import models
+from tfvae.training import checkpoints
+from tfvae.training import config as config_lib
+from tfvae.training import loop
+
+# Every registered method at least once; the VAE's objectives and categorical latents too.
+CASES = {
+    "vae": dict(model="vae"),
+    "free_bits": dict(objective="free_bits", fb_lambda=2.0),
+    "autoencoder": dict(objective="autoencoder"),
+    "mog_prior": dict(prior="mog", prior_components=3),
+    "controlvae": dict(model="controlvae", desired_kl=1.0, kp=0.5),
+    "aggressive": dict(model="aggressive", check_every=1, inner_cap=2),
+    "savae": dict(model="savae", refine_steps=2),
+    "monte_carlo_dreg": dict(model="monte_carlo", estimator="dreg", num_samples=3, mi_lambda=0.5),
+    "monte_carlo_vimco": dict(model="monte_carlo", estimator="vimco", num_samples=3,
+                              latent_type="categorical", latent_dim=2, num_categories=3),
+    "vqvae": dict(model="vqvae", latent_dim=2, num_categories=3),
+}
+DATA_OPTIONS = dict(num_train=13, num_valid=4, num_test=4, length=5)
+TINY = dict(embed_dim=8, hidden_dim=16, latent_dim=3, optimizer="sgd", learning_rate=0.5, seed=3,
+            dataset="synthetic_mog", data_options=DATA_OPTIONS)
+
+
+def _config(name, **fields):
+  return config_lib.Config(**dict(TINY, **CASES[name], **fields)).resolved().validate()
+
+
+@pytest.fixture(scope="module")
+def dataset():
+  return data.load("synthetic_mog", **DATA_OPTIONS)
+
+
+def _weights(model):
+  return {w.path: w.numpy() for w in model.weights}
+
+
+def _build(name, dataset, strategy=None, **fields):
+  config = _config(name, **fields)
+  loop.configure_numerics(config)
+  return config, loop.build_model(config, dataset, strategy or tf.distribute.get_strategy())
+
+
+def test_every_registered_method_has_a_case():
+  assert {fields.get("model", "vae") for fields in CASES.values()} == set(methods.names())
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_contract_steps_and_checkpoint(name, dataset, tmp_path):
+  config, model = _build(name, dataset)
+  x = next(iter(dataset.batches("train", 5)))
+  # The contract.
+  posterior = model.posterior(x)
+  assert posterior.batch_shape == (5,)
+  z = model.sample_posterior(posterior, tf.constant([1, 2]), num_samples=2)
+  assert z.shape[:2] == (2, 5) and z.shape[2:] == posterior.event_shape
+  assert model.likelihood(z, x).log_prob(x).shape == (2, 5)
+  assert model.prior.event_shape == posterior.event_shape
+  # A test step changes no weight; a training step changes the encoder and the decoder.
+  initial = _weights(model)
+  model.evaluate(tf.data.Dataset.from_tensors(x), verbose=0)
+  for path, value in _weights(model).items():
+    np.testing.assert_array_equal(value, initial[path], err_msg=path)
+  model.fit(tf.data.Dataset.from_tensors(x).repeat(), epochs=1, steps_per_epoch=1, verbose=0)
+  trained = _weights(model)
+  for network in (model.encoder, model.decoder):
+    assert any(not np.array_equal(trained[w.path], initial[w.path])
+               for w in network.trainable_weights), f"{network.name} did not change"
+  # The checkpoint restores every weight into a fresh model, which then computes the same loss.
+  checkpoints.RunCheckpoint(str(tmp_path), model, model.optimizer).save(1, 1)
+  loss = model.evaluate(tf.data.Dataset.from_tensors(x), verbose=0, return_dict=True)["loss"]
+  _, fresh = _build(name, dataset, seed=4)
+  assert checkpoints.RunCheckpoint(str(tmp_path), fresh, fresh.optimizer).restore_latest() == (1, 1)
+  for path, value in _weights(fresh).items():
+    np.testing.assert_array_equal(value, trained[path], err_msg=path)
+  again = fresh.evaluate(tf.data.Dataset.from_tensors(x), verbose=0, return_dict=True)["loss"]
+  np.testing.assert_allclose(again, loss, rtol=1e-6)
+  del config
+
+
+def _train_on_uneven_batches(name, dataset, strategy):
+  """3 steps on global batches of 5, 5 and 3 rows (odd ones split 3/2 over two replicas)."""
+  config, model = _build(name, dataset, strategy)
+  batches = dataset.batches("train", 5)
+  assert [int(tf.shape(b)[0]) for b in batches] == [5, 5, 3]
+  # The method's own callbacks; the aggressive phase stays on (its end reads the
+  # per-epoch validation MI, which this fit does not compute).
+  callbacks = [callback for callback in methods.callbacks(config, 3)
+               if not isinstance(callback, models.AggressivePhaseEnd)]
+  model.fit(batches.repeat(), epochs=1, steps_per_epoch=3, verbose=0, callbacks=callbacks)
+  return _weights(model)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_uneven_global_batches_train_like_one_device(name, dataset, mirrored_strategy):
+  one = _train_on_uneven_batches(name, dataset, tf.distribute.get_strategy())
+  two = _train_on_uneven_batches(name, dataset, mirrored_strategy)
+  assert one.keys() == two.keys()
+  for path, value in one.items():
+    np.testing.assert_allclose(two[path], value, rtol=1e-4, atol=1e-5, err_msg=path)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_a_run_evaluates_to_finite_numbers_and_exports(name, tmp_path):
+  model_dir = tmp_path / "run"
+  results = loop.train(_config(name, model_dir=str(model_dir), epochs=1, steps_per_epoch=2,
+                               eval_samples=2, eval_chunk_size=2, epoch_eval_samples=2,
+                               epoch_eval_batches=1, verbose=0))
+  for metric, value in results["test"].items():
+    assert value is None or math.isfinite(value), (metric, value)
+  exported = exporter.export_run(str(model_dir), str(tmp_path / "exports"), "conformance")
+  _, run_data, model = loop.restore_run(str(model_dir))
+  encoder = tf.saved_model.load(exported.encoder).signatures["serving_default"]
+  decoder = tf.saved_model.load(exported.decoder).signatures
+  sentences = np.array([run_data.vocab.decode(row) for row in
+                        next(iter(run_data.batches("test", 3))).numpy()], object)
+  encoded = encoder(sentences=tf.constant(sentences))
+  assert all(np.all(np.isfinite(value.numpy())) for value in encoded.values())
+  z = decoder["sample_prior"](num_samples=tf.constant(3), seed=tf.constant([1, 2]))["z"]
+  np.testing.assert_allclose(z.numpy(), model.prior.sample(3, seed=tf.constant([1, 2])).numpy(),
+                             rtol=1e-6)
+  served = decoder["log_likelihood"](sentences=tf.constant(sentences), z=z)["log_likelihood"]
+  x = next(iter(run_data.batches("test", 3)))
+  np.testing.assert_allclose(served.numpy(), model.likelihood(z, x).log_prob(x).numpy(),
+                             rtol=1e-5)
+  generated = decoder["generate"](z=z, seed=tf.constant([1, 2]))
+  assert generated["sampled_ids"].shape[0] == 3
