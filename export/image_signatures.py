@@ -44,7 +44,7 @@ def _checked_pixels(images, signature):
 
 def build_encoder(model, event_shape):
   """The encoder `Servable` of an image model for images of `event_shape`."""
-  specs = posterior.posterior_specs(model.latent_dim)
+  specs = posterior.posterior_specs(model)
 
   def encode(x):
     return batching.unless_empty(tf.shape(x)[0], lambda: posterior.posterior_outputs(model, x),
@@ -57,8 +57,8 @@ def build_encoder(model, event_shape):
     return encode(tf.cast(images, tf.float32) / 255.0)
 
   archive = keras.export.ExportArchive()
-  archive.track(model.encoder)
-  archive.track(model.latent_prior)  # p(z) of the KL.
+  for layer in model.serving_layers("encoder"):
+    archive.track(layer)
   archive.add_endpoint("serving_default", serving_default,
                        [servable.spec([None, *event_shape], tf.float32, "images")])
   archive.add_endpoint("encode_uint8", encode_uint8,
@@ -72,7 +72,7 @@ def build_encoder(model, event_shape):
 def build_decoder(model, event_shape):
   """The decoder `Servable` of an image model."""
   image_spec = tf.TensorSpec([None, *event_shape], tf.float32)
-  latent_spec = servable.spec([None, model.latent_dim], tf.float32, "z")
+  latent_spec = servable.spec([None, *posterior.latent_shape(model)], tf.float32, "z")
 
   def generate(z, seed):
     def compute():
@@ -93,14 +93,14 @@ def build_decoder(model, event_shape):
                                  {"log_likelihood": tf.TensorSpec([None], tf.float32)})
 
   archive = keras.export.ExportArchive()
-  archive.track(model.decoder)
-  archive.track(model.latent_prior)
+  for layer in model.serving_layers("decoder"):
+    archive.track(layer)
   archive.add_endpoint("generate", generate,
                        [latent_spec, servable.spec([2], tf.int32, "seed")])
   archive.add_endpoint("log_likelihood", log_likelihood,
                        [servable.spec([None, *event_shape], tf.float32, "images"), latent_spec])
   prior.add_sample_prior(archive, model)
-  z = np.zeros([2, model.latent_dim], np.float32)
+  z = posterior.latent_example(model)
   generate_example = {"z": z, "seed": servable.seed_example()}
   pixels = (np.arange(2 * np.prod(event_shape)) % 2).reshape([2, *event_shape])
   examples = {"generate": generate_example, "serving_default": generate_example,

@@ -1,6 +1,7 @@
-"""Encoder outputs shared by the text and image exports: loc, scale, z, kl.
+"""Encoder outputs and latent shapes shared by the text and image exports.
 
-`loc`, `scale` and `kl` are exactly what the Keras model computes:
+Gaussian latents (z float32 [B, d]): `loc`, `scale`, `z`, `kl`. `loc`,
+`scale` and `kl` are exactly what the Keras model computes:
 `model.posterior(x)` (mean and standard deviation of q(z|x)) and
 `tfvae.divergences.kl(q(z|x), p(z))`. `z = loc + scale * eps` is one fresh
 sample of q per request row, with eps ~ N(0, I) from a stateful
@@ -8,27 +9,62 @@ sample of q per request row, with eps ~ N(0, I) from a stateful
 the model (seed = seed2 = 0): repeated requests, and different server
 replicas, draw different samples. A client that needs reproducible or
 several samples draws them itself from `loc` and `scale`.
+
+Categorical latents and VQ-VAE codes (z one-hot float32 [B, n, C]):
+`probabilities` [B, n, C] (the mean of q(z|x)), `z` (one fresh sample, drawn
+by the Gumbel-max trick with stateful uniform noise) and `kl`.
 """
 
+import numpy as np
 import tensorflow as tf
 
 from tfvae import divergences
+from tfvae import latents
+
+
+def _is_gaussian(model):
+  return isinstance(model.latent_family, latents.GaussianLatents)
+
+
+def latent_shape(model):
+  """The shape of one z the decoder signatures take: [d], or one-hot [n, C]."""
+  return tuple(model.latent_family.event_shape)
+
+
+def latent_example(model, rows=2):
+  """`rows` valid latents for warm-up requests: zeros, or the first code of every latent."""
+  if _is_gaussian(model):
+    return np.zeros([rows, *latent_shape(model)], np.float32)
+  num_latents, num_categories = latent_shape(model)
+  return np.eye(num_categories, dtype=np.float32)[np.zeros([rows, num_latents], np.int64)]
 
 
 def posterior_outputs(model, x):
-  """{loc, scale, z: [B, d], kl: [B]} of q(z|x) for one batch x."""
+  """The encoder's outputs for one batch x (see the module docstring)."""
   posterior = model.posterior(x, training=False)
-  loc = posterior.mean()
-  scale = posterior.stddev()
-  noise = tf.raw_ops.RandomStandardNormal(shape=tf.shape(loc), dtype=loc.dtype, seed=0,
-                                          seed2=0)
-  return {"loc": loc, "scale": scale, "z": loc + scale * noise,
-          "kl": divergences.kl(posterior, model.prior, (loc + scale * noise)[None])}
+  if _is_gaussian(model):
+    loc = posterior.mean()
+    scale = posterior.stddev()
+    noise = tf.raw_ops.RandomStandardNormal(shape=tf.shape(loc), dtype=loc.dtype, seed=0,
+                                            seed2=0)
+    z = loc + scale * noise
+    return {"loc": loc, "scale": scale, "z": z,
+            "kl": divergences.kl(posterior, model.prior, z[None])}
+  probabilities = posterior.mean()
+  uniform = tf.raw_ops.RandomUniform(shape=tf.shape(probabilities), dtype=probabilities.dtype,
+                                     seed=0, seed2=0)
+  gumbel = -tf.math.log(-tf.math.log(tf.clip_by_value(uniform, 1e-12, 1.0 - 1e-7)))
+  scores = tf.math.log(tf.maximum(probabilities, 1e-30)) + gumbel
+  z = tf.one_hot(tf.argmax(scores, axis=-1), tf.shape(probabilities)[-1],
+                 dtype=probabilities.dtype)
+  return {"probabilities": probabilities, "z": z,
+          "kl": divergences.kl(posterior, model.prior, z[None])}
 
 
-def posterior_specs(latent_dim):
+def posterior_specs(model):
   """Output specs of `posterior_outputs` (for empty-batch answers)."""
-  return {"loc": tf.TensorSpec([None, latent_dim], tf.float32),
-          "scale": tf.TensorSpec([None, latent_dim], tf.float32),
-          "z": tf.TensorSpec([None, latent_dim], tf.float32),
-          "kl": tf.TensorSpec([None], tf.float32)}
+  latent = tf.TensorSpec([None, *latent_shape(model)], tf.float32)
+  kl = tf.TensorSpec([None], tf.float32)
+  if _is_gaussian(model):
+    return {"loc": latent, "scale": latent, "z": latent, "kl": kl}
+  return {"probabilities": latent, "z": latent, "kl": kl}

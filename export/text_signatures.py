@@ -35,8 +35,8 @@ from export import text_graph
 from tfvae.data.vocabulary import Vocabulary
 
 
-def _latent_spec(latent_dim):
-  return servable.spec([None, latent_dim], tf.float32, "z")
+def _latent_spec(model):
+  return servable.spec([None, *posterior.latent_shape(model)], tf.float32, "z")
 
 
 def _example_ids(vocab):
@@ -53,7 +53,7 @@ def _example_sentences(vocab):
 def build_encoder(model, vocab, max_words):
   """The encoder `Servable` of a text model; sentences keep at most `max_words` words."""
   table = text_graph.VocabularyTable(vocab)
-  specs = posterior.posterior_specs(model.latent_dim)
+  specs = posterior.posterior_specs(model)
 
   def encode(x):
     return batching.unless_empty(tf.shape(x)[0], lambda: posterior.posterior_outputs(model, x),
@@ -67,8 +67,8 @@ def build_encoder(model, vocab, max_words):
     return encode(text_graph.frame(words, max_words))
 
   archive = keras.export.ExportArchive()
-  archive.track(model.encoder)
-  archive.track(model.latent_prior)  # p(z) of the KL.
+  for layer in model.serving_layers("encoder"):
+    archive.track(layer)
   archive.track(table)
   archive.add_endpoint("serving_default", serving_default,
                        [servable.spec([None], tf.string, "sentences")])
@@ -94,11 +94,11 @@ def build_decoder(model, vocab, max_words, max_generate):
   # endpoints are traced without AutoGraph).
   @tf.function
   def greedy(z):
-    return decoder.generate(z, max_generate, greedy=True)
+    return decoder.generate(model.decoder_input(z), max_generate, greedy=True)
 
   @tf.function
   def sampled(z, seed):
-    return decoder.generate(z, max_generate, greedy=False, seed=seed)
+    return decoder.generate(model.decoder_input(z), max_generate, greedy=False, seed=seed)
 
   generate_specs = {
       "greedy_ids": tf.TensorSpec([None, max_generate], tf.int32),
@@ -127,17 +127,17 @@ def build_decoder(model, vocab, max_words, max_generate):
                                  {"log_likelihood": tf.TensorSpec([None], tf.float32)})
 
   archive = keras.export.ExportArchive()
-  archive.track(decoder)
-  archive.track(model.latent_prior)
+  for layer in model.serving_layers("decoder"):
+    archive.track(layer)
   archive.track(table)
   archive.add_endpoint("generate", generate,
-                       [_latent_spec(model.latent_dim),
+                       [_latent_spec(model),
                         servable.spec([2], tf.int32, "seed")])
   archive.add_endpoint("log_likelihood", log_likelihood,
                        [servable.spec([None], tf.string, "sentences"),
-                        _latent_spec(model.latent_dim)])
+                        _latent_spec(model)])
   prior.add_sample_prior(archive, model)
-  z = np.zeros([2, model.latent_dim], np.float32)
+  z = posterior.latent_example(model)
   generate_example = {"z": z, "seed": servable.seed_example()}
   examples = {
       "generate": generate_example,

@@ -20,6 +20,7 @@ A new method adds its case to CASES (the first test fails until it does).
 
 import math
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -64,9 +65,12 @@ def _weights(model):
   return {w.path: w.numpy() for w in model.weights}
 
 
-def _build(name, dataset, strategy=None, **fields):
-  config = _config(name, **fields)
+def _build(name, dataset, strategy=None, init_seed=None):
+  """(config, model) of case `name`; `init_seed` draws other initial weights (same noise seed)."""
+  config = _config(name)
   loop.configure_numerics(config)
+  if init_seed is not None:
+    keras.utils.set_random_seed(init_seed)
   return config, loop.build_model(config, dataset, strategy or tf.distribute.get_strategy())
 
 
@@ -98,7 +102,7 @@ def test_contract_steps_and_checkpoint(name, dataset, tmp_path):
   # The checkpoint restores every weight into a fresh model, which then computes the same loss.
   checkpoints.RunCheckpoint(str(tmp_path), model, model.optimizer).save(1, 1)
   loss = model.evaluate(tf.data.Dataset.from_tensors(x), verbose=0, return_dict=True)["loss"]
-  _, fresh = _build(name, dataset, seed=4)
+  _, fresh = _build(name, dataset, init_seed=4)
   assert checkpoints.RunCheckpoint(str(tmp_path), fresh, fresh.optimizer).restore_latest() == (1, 1)
   for path, value in _weights(fresh).items():
     np.testing.assert_array_equal(value, trained[path], err_msg=path)

@@ -9,6 +9,7 @@ kind of latent variable:
                     [B, n, C] for categoricals;
   posterior(out)    the encoder's output -> q(z|x);
   prior             p(z);
+  event_shape       the shape of one z;
   sample(q, seed, K) replica-consistent samples of q;
   embedding()       a Keras layer that maps z to the decoder's input, or None
                     when the decoder reads z as it is.
@@ -40,6 +41,11 @@ class GaussianLatents:
   def num_params(self):
     return 2 * self.latent_dim
 
+  @property
+  def event_shape(self):
+    """The shape of one z: [d]."""
+    return (self.latent_dim,)
+
   def split(self, params):
     loc, log_variance = tf.split(params, 2, axis=-1)
     return loc, log_variance
@@ -68,6 +74,11 @@ class _OneHotCodes:
   @property
   def latent_dim(self):
     return self.num_latents
+
+  @property
+  def event_shape(self):
+    """The shape of one z: one-hot codes [n, C]."""
+    return (self.num_latents, self.num_categories)
 
   @property
   def prior(self):

@@ -78,9 +78,20 @@ class VAE(LatentVariableModel):
     return self.latent_prior.distribution()
 
   def likelihood(self, z, x, training=False):
-    if self.latent_embedding is not None:
-      z = self.latent_embedding(z)
-    return self.decoder.likelihood(z, x, training=training)
+    return self.decoder.likelihood(self.decoder_input(z), x, training=training)
+
+  def serving_layers(self, half):
+    """The layers whose weights an export of `half` ("encoder" or "decoder") needs."""
+    if half == "encoder":
+      return [self.encoder, self.latent_prior]
+    embedding = [] if self.latent_embedding is None else [self.latent_embedding]
+    return [self.decoder, self.latent_prior, *embedding]
+
+  def decoder_input(self, z):
+    """What the decoder reads for z: z itself, or the embedding of categorical codes."""
+    if self.latent_embedding is None:
+      return z
+    return self.latent_embedding(z)
 
   def compute_objective(self, x, *, seed, training):
     """(per-example loss [B], {term: [B]}) for one batch under `self.objective`."""

@@ -104,8 +104,14 @@ class VQVAE(VAE):
     width = self.latent_family.num_latents * self.code_dim
     return tf.reshape(vectors, tf.concat([tf.shape(vectors)[:-2], [width]], axis=0))
 
-  def likelihood(self, z, x, training=False):
-    return self.decoder.likelihood(self.embed_codes(z), x, training=training)
+  def serving_layers(self, half):
+    """The whole model for either half: both read the codebooks, which are model weights."""
+    del half
+    return [self]
+
+  def decoder_input(self, z):
+    """The chosen codebook entries of one-hot codes z, concatenated."""
+    return self.embed_codes(z)
 
   # Training.
   def compute_objective(self, x, *, seed, training):
