@@ -20,6 +20,10 @@ Decoder (`<name>_decoder`):
   [num_samples, d] drawn from p(z) (`export.prior`).
 
 H, W, C come from the data set (28, 28, 1 for the MNIST and OMNIGLOT sets).
+
+Shapes are those of Gaussian latents; categorical latents and VQ-VAE codes
+take and return one-hot z [B, n, C], and the encoder returns `probabilities`
+[B, n, C], `z`, `kl` (`export.posterior`).
 """
 
 import keras

@@ -21,6 +21,10 @@ Decoder (`<name>_decoder`):
   `model.likelihood(z, x).log_prob(x)` computes it (words and `</s>` scored);
 * `sample_prior(num_samples: int32 [], seed: int32 [2])` -> `z` float32
   [num_samples, d] drawn from p(z) (`export.prior`).
+
+Shapes are those of Gaussian latents; categorical latents and VQ-VAE codes
+take and return one-hot z [B, n, C], and the encoder returns `probabilities`
+[B, n, C], `z`, `kl` (`export.posterior`).
 """
 
 import keras

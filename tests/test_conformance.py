@@ -41,12 +41,15 @@ CASES = {
     "mog_prior": dict(prior="mog", prior_components=3),
     "controlvae": dict(model="controlvae", desired_kl=1.0, kp=0.5),
     "aggressive": dict(model="aggressive", check_every=1, inner_cap=2),
-    "savae": dict(model="savae", refine_steps=2),
+    "savae": dict(model="savae", refine_steps=1),
     "monte_carlo_dreg": dict(model="monte_carlo", estimator="dreg", num_samples=3, mi_lambda=0.5),
     "monte_carlo_vimco": dict(model="monte_carlo", estimator="vimco", num_samples=3,
                               latent_type="categorical", latent_dim=2, num_categories=3),
     "vqvae": dict(model="vqvae", latent_dim=2, num_categories=3),
 }
+# A whole run and its export: one case per method, and categorical latents (the
+# VAE's objectives and priors do not change what is exported).
+RUN_CASES = [name for name in CASES if name not in ("free_bits", "autoencoder", "mog_prior")]
 DATA_OPTIONS = dict(num_train=13, num_valid=4, num_test=4, length=5)
 TINY = dict(embed_dim=8, hidden_dim=16, latent_dim=3, optimizer="sgd", learning_rate=0.5, seed=3,
             dataset="synthetic_mog", data_options=DATA_OPTIONS)
@@ -133,7 +136,7 @@ def test_uneven_global_batches_train_like_one_device(name, dataset, mirrored_str
     np.testing.assert_allclose(two[path], value, rtol=1e-4, atol=1e-5, err_msg=path)
 
 
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", RUN_CASES)
 def test_a_run_evaluates_to_finite_numbers_and_exports(name, tmp_path):
   model_dir = tmp_path / "run"
   results = loop.train(_config(name, model_dir=str(model_dir), epochs=1, steps_per_epoch=2,
