@@ -674,6 +674,26 @@ def _first_element(batch):
   return batch
 
 
+def _outputs_without_density(model, x, posterior, recon_samples, batch_seed):
+  """One batch of `evaluate` for a posterior with no density (an implicit sampler).
+
+  What its samples give (the reconstruction term; AU from Monte-Carlo means)
+  and what the model estimates itself (`estimate_kl`,
+  `estimate_mutual_information`); no IW-NLL and no true KL, which need
+  log q(z|x).
+  """
+  z = posterior.sample(int(recon_samples), seed=_fold_in(batch_seed, _RECON_STREAM))
+  out = {"recon": -tf.reduce_mean(model.likelihood(z, x, training=False).log_prob(x), axis=0)}
+  out["loc"], out["loc_noise"] = monte_carlo_mean(posterior, _fold_in(batch_seed, _MEAN_STREAM))
+  kl = model.estimate_kl(x, seed=_fold_in(batch_seed, _RECON_STREAM))
+  if kl is not None:
+    out["kl"] = kl
+  mi = model.estimate_mutual_information(x, seed=_fold_in(batch_seed, _MI_SAMPLE_STREAM))
+  if mi is not None:
+    out["mi"] = mi
+  return out
+
+
 def evaluate(
   model,
   dataset,
@@ -728,8 +748,11 @@ def evaluate(
   whole-set mixture would need every posterior at once). AU uses
   `posterior.mean()`, or a 100-sample Monte-Carlo mean with its sampling
   noise subtracted (`monte_carlo_mean`) where there is no closed form (e.g.
-  IAF, as in 003 table 1). NLL and KL need the posterior density and raise
-  `ValueError` without it.
+  IAF, as in 003 table 1). A model whose posterior has no density
+  (`posterior_has_density = False`, e.g. an implicit sampler) gets recon and
+  AU from samples, kl and mi_batch from its `estimate_kl` and
+  `estimate_mutual_information`, and None ("n/a") for what neither gives:
+  nll, ppl, true_kl, and elbo without a KL.
 
   Seeds (deterministic given `seed`): s = stateless_seed(seed); batch b uses
   s_b = fold_in(fold_in(s, 0), b), its importance samples
@@ -761,9 +784,13 @@ def evaluate(
   batch_root = _fold_in(base, _BATCH_STREAM)
   flags = {}
 
+  has_density = getattr(model, "posterior_has_density", True)
+
   @tf.function(reduce_retracing=True, autograph=False)
   def step(x, batch_seed):
     posterior = model.posterior(x, training=False)
+    if not has_density:
+      return _outputs_without_density(model, x, posterior, recon_samples, batch_seed)
     proposal = inflate_proposal(posterior, proposal_variance_factor)
     log_px = _iw_log_likelihood(
       model,
@@ -804,9 +831,11 @@ def evaluate(
   for index, batch in enumerate(dataset):
     x = _first_element(batch)
     out = step(x, _fold_in(batch_root, index))
-    log_px.append(out["log_px"].numpy().astype(np.float64))
     recon.append(out["recon"].numpy().astype(np.float64))
-    kl.append(out["kl"].numpy().astype(np.float64))
+    if "log_px" in out:
+      log_px.append(out["log_px"].numpy().astype(np.float64))
+    if "kl" in out:
+      kl.append(out["kl"].numpy().astype(np.float64))
     if "true_kl" in out:
       true_kls.append(out["true_kl"].numpy().astype(np.float64))
     if "loc" in out:
@@ -817,7 +846,7 @@ def evaluate(
       loc_noises.append(out["loc_noise"].numpy().astype(np.float64))
     if "mi" in out:
       batch_mis.append(float(out["mi"]))
-    sizes.append(int(log_px[-1].shape[0]))
+    sizes.append(int(recon[-1].shape[0]))
     if count_tokens is not None:
       counts = np.asarray(count_tokens(x)).astype(np.int64).reshape([-1])
       if counts.shape[0] != sizes[-1]:
@@ -830,10 +859,11 @@ def evaluate(
   if not sizes:
     raise ValueError("evaluate needs a non-empty dataset")
   num_examples = sum(sizes)
-  nll_sum = -np.sum(np.concatenate(log_px))
+  # None ("n/a"): what a posterior without density and without the model's estimate lacks.
+  nll_sum = -np.sum(np.concatenate(log_px)) if log_px else None
   recon_sum = np.sum(np.concatenate(recon))
-  kl_sum = np.sum(np.concatenate(kl))
-  neg_elbo_sum = recon_sum + kl_sum
+  kl_sum = np.sum(np.concatenate(kl)) if kl else None
+  neg_elbo_sum = recon_sum + kl_sum if kl_sum is not None else None
   if not flags.get("kl_analytic", True):
     logging.info(
       "evaluate: no analytic KL(q||p) registered; KL is a %d-sample Monte-Carlo estimate",
@@ -849,28 +879,32 @@ def evaluate(
                                                   entropy=mi_entropy))
   else:
     # The whole-set mixture needs every posterior at once: per batch only.
-    mi_batch = float(np.average(batch_mis, weights=sizes))
+    mi_batch = float(np.average(batch_mis, weights=sizes)) if batch_mis else None
     mi_aggregate = None
   noise = np.concatenate(loc_noises) if loc_noises else None
   au = int(active_units(np.concatenate(locs), au_threshold, mean_noise=noise)[0])
 
+  def per_example(total, sign=1.0):
+    return None if total is None else float(sign * total / num_examples)
+
   results = {
-    "nll": float(nll_sum / num_examples),
-    "elbo": float(-neg_elbo_sum / num_examples),
-    "neg_elbo": float(neg_elbo_sum / num_examples),
-    "recon": float(recon_sum / num_examples),
-    "kl": float(kl_sum / num_examples),
+    "nll": per_example(nll_sum),
+    "elbo": per_example(neg_elbo_sum, -1.0),
+    "neg_elbo": per_example(neg_elbo_sum),
+    "recon": per_example(recon_sum),
+    "kl": per_example(kl_sum),
     "mi_batch": mi_batch,
     "mi_aggregate": mi_aggregate,
     "au": au,
     "num_examples": int(num_examples),
   }
-  if true_kls:
-    results["true_kl"] = float(np.mean(np.concatenate(true_kls)))
+  if true_kl_samples:
+    results["true_kl"] = float(np.mean(np.concatenate(true_kls))) if true_kls else None
   if count_tokens is not None:
     num_tokens = int(np.sum(np.concatenate(tokens)))
     results["num_tokens"] = num_tokens
-    results["ppl"] = float(np.exp(nll_sum / num_tokens))
-    results["elbo_ppl"] = float(np.exp(neg_elbo_sum / num_tokens))
+    results["ppl"] = None if nll_sum is None else float(np.exp(nll_sum / num_tokens))
+    results["elbo_ppl"] = (None if neg_elbo_sum is None
+                           else float(np.exp(neg_elbo_sum / num_tokens)))
   logging.info("evaluate: %s", results)
   return results

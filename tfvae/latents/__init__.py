@@ -12,6 +12,7 @@ _EXPORTS = {
   "CategoricalLatents": "tfvae.latents.families",
   "FixedPrior": "tfvae.latents.priors",
   "GaussianLatents": "tfvae.latents.families",
+  "ImplicitPosterior": "tfvae.latents.implicit",
   "LATENT_TYPES": "tfvae.latents.choices",
   "MixtureOfGaussiansPrior": "tfvae.latents.priors",
   "PRIORS": "tfvae.latents.choices",

@@ -20,7 +20,10 @@ particular to it by overriding hooks, never the step itself:
       encoder and the decoder in separate steps);
   post_step_update(x, per_example_loss, terms)  state changed after the
       optimisers applied (VQ-VAE's codebooks);
-  step_counts_in_logs()  whether the step's values enter the epoch means.
+  step_counts_in_logs()  whether the step's values enter the epoch means;
+  estimate_kl / estimate_mutual_information  what evaluation reports for a
+      posterior without density (`posterior_has_density = False`), which
+      would otherwise be "n/a".
 
 Every step's noise comes from a stateless seed of (seed, step, stream)
 (`tfvae.random.step_seed`): TRAIN_STREAM for training, EVAL_STREAM for
@@ -136,6 +139,20 @@ class LatentVariableModel(keras.Model):
   def training_step(self):
     """The step number that seeds a training step's noise (the optimiser's iterations)."""
     return self.optimizer.iterations
+
+  def estimate_kl(self, x, *, seed):
+    """KL(q(z|x) || p(z)) per example [B] of a posterior without density; None: not known.
+
+    Evaluation asks for it only when `posterior_has_density` is False (a
+    density gives the KL through `tfvae.divergences.kl`).
+    """
+    del x, seed
+    return None
+
+  def estimate_mutual_information(self, x, *, seed):
+    """I(x; z) under q on the batch x (a scalar) for a posterior without density; None: not known."""
+    del x, seed
+    return None
 
   def logged_values(self):
     """Values other than the trackers' that every step's logs carry (none by default)."""
