@@ -9,6 +9,7 @@ from tfvae import lazy
 
 _EXPORTS = {
   "CategoricalEmbedding": "tfvae.latents.categorical",
+  "base_and_sample": "tfvae.latents.gaussian",
   "CategoricalLatents": "tfvae.latents.families",
   "FixedPrior": "tfvae.latents.priors",
   "GaussianLatents": "tfvae.latents.families",

@@ -31,14 +31,30 @@ def standard_normal_prior(latent_dim, dtype=tf.float32):
 def reparameterized_sample(posterior, seed, num_samples=None):
   """z = mu + sigma * eps with replica-consistent noise (Kingma and Welling).
 
+  A normalising flow over such a Gaussian (`tfd.TransformedDistribution`,
+  e.g. the IAF posterior of Kingma et al. 2016) samples its base z0 the same
+  way and returns bijector(z0); `base_and_sample` gives both.
+
   Args:
-    posterior: a diagonal Gaussian from `diagonal_gaussian`.
+    posterior: a diagonal Gaussian from `diagonal_gaussian`, or a flow over one.
     seed: int32 [2] stateless seed.
     num_samples: None for one sample per example ([B, d]), or K for [K, B, d].
 
   Returns:
-    Samples that carry gradients to the posterior's mean and scale.
+    Samples that carry gradients to the posterior's mean and scale (and the
+    flow's parameters).
   """
+  return base_and_sample(posterior, seed, num_samples)[1]
+
+
+def base_and_sample(posterior, seed, num_samples=None):
+  """(z0, z): the base Gaussian's sample and the posterior's (equal without a flow).
+
+  Regularisers of flow posteriors act on z0 (the sample before the bijector).
+  """
+  if isinstance(posterior, tfd.TransformedDistribution):
+    base, _ = base_and_sample(posterior.distribution, seed, num_samples)
+    return base, posterior.bijector.forward(base)
   normal = posterior.distribution
   loc, scale = normal.loc, normal.scale
   shape = tf.shape(loc)
@@ -48,4 +64,5 @@ def reparameterized_sample(posterior, seed, num_samples=None):
   else:
     noise = tfvae_random.standard_normal([num_samples, shape[0], shape[1]], seed,
                                          batch_axis=1, dtype=loc.dtype)
-  return loc + scale * noise
+  z = loc + scale * noise
+  return z, z
