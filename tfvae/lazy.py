@@ -9,7 +9,7 @@ import importlib
 
 
 def exports(package, names_to_modules):
-  """(__getattr__, __dir__) for `package` that import each name from its module on first use.
+  """(__getattr__, __dir__, __all__) for `package`: each name imported from its module on first use.
 
   Args:
     package: the package's `__name__`.
@@ -27,4 +27,4 @@ def exports(package, names_to_modules):
   def dir_():
     return sorted(set(namespace) | set(names_to_modules))
 
-  return getattr_, dir_
+  return getattr_, dir_, sorted(names_to_modules)

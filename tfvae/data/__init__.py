@@ -30,7 +30,4 @@ _EXPORTS = {
   "Vocabulary": "tfvae.data.vocabulary",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-__getattr__, __dir__ = lazy.exports(__name__, _EXPORTS)
+__getattr__, __dir__, __all__ = lazy.exports(__name__, _EXPORTS)

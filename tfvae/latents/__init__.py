@@ -31,7 +31,4 @@ _EXPORTS = {
   "uniform_categorical_prior": "tfvae.latents.categorical",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-__getattr__, __dir__ = lazy.exports(__name__, _EXPORTS)
+__getattr__, __dir__, __all__ = lazy.exports(__name__, _EXPORTS)

@@ -4,9 +4,9 @@ Per-example losses [B] are averaged over the *global* batch by the model's
 train_step (`tf.nn.compute_average_loss`), so an objective never needs to know
 about replicas.
 
-The names below are imported when first used (PEP 562), so that
-`tfvae.objectives.choices`, which needs no TensorFlow, can be read by the run
-config before TensorFlow is imported.
+Importing the package costs no TensorFlow: the functions load with their
+modules on first use (`tfvae.lazy`), and the run config reads the names of
+the objectives (`tfvae.objectives.choices`) before TensorFlow is imported.
 """
 
 from tfvae import lazy
@@ -19,6 +19,4 @@ _EXPORTS = {
   "free_bits_penalty": "tfvae.objectives.free_bits",
 }
 
-__all__ = sorted(_EXPORTS)
-
-__getattr__, __dir__ = lazy.exports(__name__, _EXPORTS)
+__getattr__, __dir__, __all__ = lazy.exports(__name__, _EXPORTS)
