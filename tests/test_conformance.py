@@ -41,7 +41,8 @@ CASES = {
     "mog_prior": dict(prior="mog", prior_components=3),
     "controlvae": dict(model="controlvae", desired_kl=1.0, kp=0.5),
     "aggressive": dict(model="aggressive", check_every=1, inner_cap=2),
-    "savae": dict(model="savae", refine_steps=1),
+    # Two refinement steps with momentum (the default 0.5) and clipping, as Kim et al. train.
+    "savae": dict(model="savae", refine_steps=2, grad_clip_norm=5.0),
     "monte_carlo_dreg": dict(model="monte_carlo", estimator="dreg", num_samples=3, mi_lambda=0.5),
     "monte_carlo_vimco": dict(model="monte_carlo", estimator="vimco", num_samples=3,
                               latent_type="categorical", latent_dim=2, num_categories=3),

@@ -16,8 +16,7 @@ from tfvae.latents.choices import PRIORS
 from tfvae.objectives.choices import VAE_OBJECTIVES
 
 BETA_SCHEDULES = ("constant", "linear", "cyclical")
-NETWORKS = ("lstm", "bilstm", "mlp", "conv", "symbol")
-TEXT_NETWORKS = ("lstm", "bilstm")
+NETWORKS = tuple(name for names in catalog.NETWORKS_BY_KIND.values() for name in names)
 OPTIMIZERS = ("adam", "sgd")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
