@@ -69,3 +69,8 @@ def test_launcher_flags_cover_every_config_field_with_the_same_default():
     default = (field.default_factory() if field.default is dataclasses.MISSING
                else field.default)
     assert flag.default == default, field.name
+
+
+def test_pretrain_epochs_must_be_positive():
+  with pytest.raises(config_lib.ConfigError, match="--pretrain_epochs must be a positive integer"):
+    presets.make_config("li2019_pretrain_fb", model_dir="/x", pretrain_epochs=0).validate()

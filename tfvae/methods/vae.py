@@ -25,6 +25,11 @@ def build(config, dataset):
                     **models.model_arguments(config, dataset))
 
 
+def validate(config):
+  require(config.pretrain_epochs is None or config.pretrain_epochs > 0,
+          f"--pretrain_epochs must be a positive integer, got {config.pretrain_epochs}.")
+
+
 def li2019_stages(config):
   """AE pre-training, then free bits from its encoder (Li et al. 2019).
 
@@ -58,6 +63,7 @@ METHOD = Method(
         Option("pretrain_epochs", None, "--preset=li2019_pretrain_fb: epochs of the autoencoder "
                "stage (default --epochs).", kind=int),
     ),
+    validate=validate,
     objectives=VAE_OBJECTIVES,
     presets={
         "vae": Preset("VAE (000 PTB/Yahoo tables, row 'VAE')", {}),
