@@ -656,6 +656,64 @@ def test_true_kl_matches_the_closed_form_posterior_kl():
   assert "true_kl" not in metrics.evaluate(model, batches, num_samples=10)
 
 
+def test_iw_nll_and_true_kl_come_from_one_chunked_sampler():
+  """Both read the same K samples (chunk i drawn with fold_in(seed, i)), decoded chunk by chunk."""
+  model = _correlated_model()
+  x = _sample_data(model, 5, seed=3)
+  seed = metrics.stateless_seed(11)
+  log_px, kl = metrics.log_marginal_and_true_kl(model, x, 250, seed, chunk_size=100)
+  np.testing.assert_array_equal(log_px, metrics.iw_log_likelihood(model, x, 250, 100, seed=seed))
+  # U - S by hand from the same draws.
+  q = model.posterior(x)
+  z = np.concatenate([q.sample(n, seed=fold_in(seed, i)) for i, n in enumerate((100, 100, 50))])
+  log_likelihood = model.likelihood(z, x).log_prob(x).numpy().astype(np.float64)
+  log_w = log_likelihood + model.prior.log_prob(z).numpy() - q.log_prob(z).numpy()
+  normalised = scipy.special.softmax(log_w, axis=0)
+  want = (normalised * log_likelihood).sum(0) - (scipy.special.logsumexp(log_w, 0) - np.log(250))
+  np.testing.assert_allclose(kl, want, atol=1e-4)
+  np.testing.assert_allclose(metrics.true_kl(model, x, 250, seed, chunk_size=100), kl)
+
+
+class _SquaredMeanNorm:
+  """A model's own metric: mean over the data of ||E q(z|x)||^2 (its name is settable)."""
+
+  def __init__(self, name="mean_norm", key="squared_mean_norm"):
+    self.name, self.key, self.total, self.count = name, key, 0.0, 0
+
+  def batch_values(self, batch):
+    return {"norms": tf.reduce_sum(tf.square(batch.posterior.mean()), axis=-1)}
+
+  def update(self, values):
+    self.total += values["norms"].sum()
+    self.count += len(values["norms"])
+
+  def result(self):
+    return {self.key: self.total / self.count}
+
+
+class _ModelWithItsOwnMetric(LinearGaussianModel):
+  extra_metric = {}
+
+  def extra_metrics(self):
+    return (_SquaredMeanNorm(**self.extra_metric),)
+
+
+def test_a_model_adds_its_own_metric_and_may_not_shadow_the_standard_ones():
+  model = _ModelWithItsOwnMetric(np.random.default_rng(0).normal(size=(4, 2)), np.zeros(4), 0.5)
+  x = _sample_data(model, 7, seed=1)
+  loc, _ = _q_params(model, x)
+  for sizes in ((7,), (3, 3, 1)):
+    results = metrics.evaluate(model, _dataset(x, sizes), num_samples=2, chunk_size=2)
+    np.testing.assert_allclose(results["squared_mean_norm"], (loc**2).sum(-1).mean(), rtol=1e-6)
+    assert results["num_examples"] == 7 and results["nll"] is not None
+  model.extra_metric = {"name": "au"}
+  with pytest.raises(ValueError, match=r"same name: \['au'\]"):
+    metrics.evaluate(model, _dataset(x, (7,)), num_samples=2, chunk_size=2)
+  model.extra_metric = {"key": "nll"}
+  with pytest.raises(ValueError, match="'mean_norm' returns 'nll'"):
+    metrics.evaluate(model, _dataset(x, (7,)), num_samples=2, chunk_size=2)
+
+
 # ------------------------------------------------------------------------ E11
 def test_pareto_front_against_brute_force():
   rng = np.random.default_rng(0)

@@ -11,6 +11,7 @@ from tfvae import latents
 from tfvae import metrics
 from tfvae import nets
 from tfvae.models import VQVAE
+from tfvae.models.vq_vae import CodebookUsage
 
 SYMBOLS = 8
 
@@ -82,6 +83,17 @@ def test_loss_is_reconstruction_plus_commitment_with_straight_through_gradients(
   assert not model.codebook.trainable  # moved by the moving averages, not by gradients
 
 
+def test_codebook_usage_counts_codes_and_their_perplexity():
+  """Latent 0 uses codes 0 and 2 twice each (perplexity 2), latent 1 code 1 always (1)."""
+  codes = tf.one_hot([[0, 1], [2, 1], [0, 1], [2, 1]], 3)
+  usage = CodebookUsage()
+  for rows in (slice(0, 3), slice(3, 4)):
+    posterior = latents.categorical_posterior(-1e9 * (1.0 - codes[rows]))
+    batch = metrics.Batch(model=None, x=codes[rows], posterior=posterior, seed=tf.constant([0, 0]))
+    usage.update({key: value.numpy() for key, value in usage.batch_values(batch).items()})
+  assert usage.result() == {"codes_used": 3, "code_perplexity": pytest.approx(1.5)}
+
+
 def _codes_used_after_training(**kwargs):
   model = _model(commitment=0.25, decay=0.9, **kwargs)
   data = tf.data.Dataset.from_tensor_slices(tf.range(SYMBOLS)).repeat().shuffle(64, seed=0)
@@ -91,7 +103,11 @@ def _codes_used_after_training(**kwargs):
 
 
 def test_without_restarts_dead_codes_leave_symbols_sharing_codes():
-  assert _codes_used_after_training(restart_below=0.0)[1] < SYMBOLS
+  model, used = _codes_used_after_training(restart_below=0.0)
+  assert used < SYMBOLS
+  results = metrics.evaluate(model, [tf.range(SYMBOLS)], num_samples=2, chunk_size=2)
+  assert results["codes_used"] == used
+  assert 1.0 <= results["code_perplexity"] < SYMBOLS - 0.5
 
 
 def test_learns_one_code_per_symbol_and_its_nll_is_recon_plus_n_ln_c():
@@ -104,6 +120,10 @@ def test_learns_one_code_per_symbol_and_its_nll_is_recon_plus_n_ln_c():
   np.testing.assert_allclose(nll, recon + math.log(SYMBOLS), rtol=1e-4, atol=1e-4)
   np.testing.assert_allclose(metrics.true_kl(model, x, num_samples=5), math.log(SYMBOLS),
                              rtol=1e-5)
+  # Every symbol once, each its own code: the codebook's usage is uniform.
+  results = metrics.evaluate(model, [x[:5], x[5:]], num_samples=2, chunk_size=2)
+  assert results["codes_used"] == SYMBOLS
+  assert results["code_perplexity"] == pytest.approx(SYMBOLS, rel=1e-6)
 
 
 @pytest.mark.parametrize("kwargs, message", [({"decay": 1.0}, "decay"),

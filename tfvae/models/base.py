@@ -23,7 +23,9 @@ particular to it by overriding hooks, never the step itself:
   step_counts_in_logs()  whether the step's values enter the epoch means;
   estimate_kl / estimate_mutual_information  what evaluation reports for a
       posterior without density (`posterior_has_density = False`), which
-      would otherwise be "n/a".
+      would otherwise be "n/a";
+  extra_metrics()  the model's own evaluation metrics, beside the standard
+      ones (objects of the `tfvae.metrics.Metric` protocol).
 
 Every step's noise comes from a stateless seed of (seed, step, stream)
 (`tfvae.random.step_seed`): TRAIN_STREAM for training, EVAL_STREAM for
@@ -153,6 +155,13 @@ class LatentVariableModel(keras.Model):
     """I(x; z) under q on the batch x (a scalar) for a posterior without density; None: not known."""
     del x, seed
     return None
+
+  def extra_metrics(self):
+    """Fresh metric objects (`tfvae.metrics.Metric` protocol) that `evaluate` runs beside its own.
+
+    None by default; VQ-VAE reports its codebook usage this way.
+    """
+    return ()
 
   def logged_values(self):
     """Values other than the trackers' that every step's logs carry (none by default)."""

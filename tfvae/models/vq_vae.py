@@ -28,6 +28,8 @@ metrics (IW-NLL, U - S) apply unchanged.
 """
 
 import keras
+import numpy as np
+import scipy.stats
 import tensorflow as tf
 
 from tfvae import distribute
@@ -35,7 +37,7 @@ from tfvae import latents
 from tfvae import random as tfvae_random
 from tfvae.models.vae import VAE
 
-__all__ = ["VQVAE"]
+__all__ = ["CodebookUsage", "VQVAE"]
 
 _NOT_CHOSEN = -1e9  # Logit of the codes the quantiser did not pick.
 _RESTART_STREAM = 2  # Noise stream of the dead-code restarts (0, 1: training, evaluation).
@@ -78,6 +80,9 @@ class VQVAE(VAE):
     self.add_trackers("commitment")
 
   trains_without_reparameterisation = True  # Straight through the quantiser.
+
+  def extra_metrics(self):
+    return (CodebookUsage(),)
 
   # The model contract.
   def encode(self, x, training=False):
@@ -153,3 +158,37 @@ class VQVAE(VAE):
     self.code_counts.assign(counts)
     self.code_sums.assign(codebook * counts[..., None])
     self.codebook.assign(codebook)
+
+
+class CodebookUsage:
+  """The VQ-VAE's own evaluation metric: how much of its codebooks the data uses.
+
+  Codebook collapse (few codes chosen whatever the input) is the VQ-VAE's
+  form of an unused latent. Over the evaluation set:
+
+    codes_used: entries chosen at least once, summed over the n codebooks
+      (at most n C);
+    code_perplexity: exp of the entropy of each codebook's frequencies of
+      use, averaged over the n codebooks: C when every code is used equally
+      often, 1 when one code takes every example.
+
+  A `tfvae.metrics.Metric`: `evaluate` runs it through `VQVAE.extra_metrics`.
+  """
+
+  name = "codebook"
+
+  def __init__(self):
+    self.counts = None
+
+  def batch_values(self, batch):
+    """Uses of each code in the batch, [n, C] (q(z|x) is one-hot, its mean the codes)."""
+    return {"counts": tf.reduce_sum(batch.posterior.mean(), axis=0)}
+
+  def update(self, values):
+    counts = np.asarray(values["counts"], np.float64)
+    self.counts = counts if self.counts is None else self.counts + counts
+
+  def result(self):
+    entropy = scipy.stats.entropy(self.counts, axis=-1)  # Normalises each codebook's counts.
+    return {"codes_used": int(np.count_nonzero(self.counts)),
+            "code_perplexity": float(np.mean(np.exp(entropy)))}
