@@ -56,7 +56,7 @@ EPOCH_SCALARS = {"train": STEP_SCALARS + ("learning_rate",),
 
 
 def assert_tensorboard_scalars(directory, *, epochs, steps_per_epoch, every_steps):
-  """Asserts the scalars the README lists, each at the steps it must be written at.
+  """Asserts the scalars docs/training.md lists, each at the steps it must be written at.
 
   Epoch scalars once per epoch at steps 0..epochs-1; step scalars at every
   multiple of `every_steps` up to the run's last step.

@@ -287,20 +287,20 @@ def test_user_text_files_through_data_options(tmp_path):
   assert "| PPL |" in result.stdout
 
 
-def _readme_block(language, containing):
-  """The README's fenced `language` block that contains `containing`."""
-  text = (ROOT / "README.md").read_text()
+def _guide_block(language, containing):
+  """The fenced `language` block of the data guide (docs/data.md) that contains `containing`."""
+  text = (ROOT / "docs" / "data.md").read_text()
   blocks = re.findall(rf"```{language}\n(.*?)```", text, flags=re.DOTALL)
   matches = [block for block in blocks if containing in block]
   assert len(matches) == 1, f"{len(matches)} {language} blocks contain {containing!r}"
   return matches[0]
 
 
-def test_readme_array_file_example_runs_as_written(tmp_path):
-  """The README's array_file example: its arrays, then its command (shorter training)."""
-  subprocess.run([sys.executable, "-c", _readme_block("python", "my_images_train.npy")],
+def test_data_guide_array_file_example_runs_as_written(tmp_path):
+  """The data guide's array_file example: its arrays, then its command (shorter training)."""
+  subprocess.run([sys.executable, "-c", _guide_block("python", "my_images_train.npy")],
                  cwd=tmp_path, check=True, timeout=120)
-  command = shlex.split(_readme_block("sh", "--dataset=array_file").replace("\\\n", " "))
+  command = shlex.split(_guide_block("sh", "--dataset=array_file").replace("\\\n", " "))
   flags = command[command.index("launch.train") + 1:]
   # The relative file names are found in --data_dir after the working directory.
   _run("launch.train", *flags, f"--data_dir={tmp_path}", f"--model_dir={tmp_path / 'run'}",

@@ -48,6 +48,10 @@ def test_the_families_own_priors_and_bad_requests():
   with pytest.raises(config_lib.ConfigError, match="--prior=uniform"):
     config_lib.Config(prior="mog", latent_type="categorical", model="monte_carlo",
                       estimator="vimco").resolved().validate()
+  # A method whose latents are discrete whatever --latent_type (the VQ-VAE's codes).
+  with pytest.raises(config_lib.ConfigError, match="--prior=uniform"):
+    config_lib.Config(prior="standard_normal", model="vqvae").resolved().validate()
+  config_lib.Config(prior="uniform", model="vqvae").resolved().validate()
   with pytest.raises(config_lib.ConfigError, match="factorises"):
     config_lib.Config(prior="mog", objective="free_bits", fb_lambda=2.0).resolved().validate()
 

@@ -1,7 +1,7 @@
 """tfvae: variational autoencoders and remedies for posterior collapse.
 
-TensorFlow 2 / Keras 3 / TensorFlow Probability. See README.md for the map of
-the package and ../shared/ARCHITECTURE.md for the model contract.
+TensorFlow 2 / Keras 3 / TensorFlow Probability. See docs/api.md for the map
+of the package and the model contract.
 """
 
 __version__ = "0.1.0"

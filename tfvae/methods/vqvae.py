@@ -6,9 +6,13 @@ from tfvae.methods.spec import require
 
 
 def build(config, dataset):
+  from tfvae import latents
   from tfvae import models
-  arguments = models.model_arguments(config, dataset)
-  del arguments["latent_dim"]  # The codes: num_latents x num_categories x code_dim.
+  # --latent_dim latents, each quantised to one of --num_categories codes of size --embed_dim.
+  family = latents.VectorQuantizedLatents(config.latent_dim, config.num_categories,
+                                          config.embed_dim)
+  arguments = models.model_arguments(config, dataset, family)
+  del arguments["latent_dim"]  # VQVAE makes the same family from its three sizes.
   return models.VQVAE(num_latents=config.latent_dim, num_categories=config.num_categories,
                       code_dim=config.embed_dim, commitment=config.vq_commitment,
                       decay=config.vq_decay, **arguments)
@@ -32,4 +36,5 @@ METHOD = Method(
     ),
     validate=validate,
     beta_schedule=False,
+    discrete_latents=True,
 )

@@ -19,16 +19,17 @@ __all__ = ["AggressivePhaseEnd", "AggressiveVAE", "ControlVAE", "KLController", 
            "latent_family", "model_arguments"]
 
 
-def build_networks(config, dataset):
-  """Encoder and decoder for `dataset` (a tfvae.data.DataSet) and `config`.
+def build_networks(config, dataset, family=None):
+  """Encoder and decoder for `dataset` (a tfvae.data.DataSet), `config` and the latent `family`.
 
   Text data sets take LSTM networks (He et al. 2019, or 004's "bilstm":
   bidirectional encoder, z added to the decoder's inputs); image data sets take the
   MLP or the convolutional networks; symbol data sets (D2) 004's dense
   networks, whose decoder has one hidden layer for categorical latents.
+  `family` defaults to `latent_family(config)`.
   """
   config = config.resolved()
-  family = latent_family(config)
+  family = family or latent_family(config)
   expected = catalog.NETWORKS_BY_KIND[dataset.kind]
   if config.network not in expected:
     raise ValueError(f"--network={config.network} cannot model {dataset.kind} data set "
@@ -60,26 +61,24 @@ def build_networks(config, dataset):
 def latent_family(config):
   """The `tfvae.latents` family of `config`: latent_type, latent_dim, num_categories.
 
-  A VQ-VAE's latents are `latent_dim` vectors of size `embed_dim`, each
-  quantised to one of `num_categories` codes.
+  A method with latents of its own kind (VQ-VAE) builds its family itself and
+  passes it to `model_arguments`.
   """
   config = config.resolved()
-  if config.model == "vqvae":
-    return latents.VectorQuantizedLatents(config.latent_dim, config.num_categories,
-                                          config.embed_dim)
   return latents.make(config.latent_type, config.latent_dim,
                       num_categories=config.num_categories, embed_dim=config.embed_dim)
 
 
-def model_arguments(config, dataset):
+def model_arguments(config, dataset, family=None):
   """The arguments every VAE-like model of `config` takes, as keywords.
 
-  encoder and decoder (`build_networks`), latent_dim (the family), prior (the
-  `--prior` layer), seed, grad_clip_norm and the model's name.
+  encoder and decoder (`build_networks`), latent_dim (the latent `family`,
+  by default `latent_family(config)`), prior (the `--prior` layer), seed,
+  grad_clip_norm and the model's name.
   """
   config = config.resolved()
-  encoder, decoder = build_networks(config, dataset)
-  family = latent_family(config)
+  family = family or latent_family(config)
+  encoder, decoder = build_networks(config, dataset, family)
   return dict(encoder=encoder, decoder=decoder, latent_dim=family,
               prior=latents.make_prior(config.prior, family, config.prior_components),
               seed=config.seed, grad_clip_norm=config.grad_clip_norm, name="vae")

@@ -167,7 +167,7 @@ class SharedConfig:
     if self.prior is None:
       return
     _check_choice("prior", self.prior, PRIORS)
-    gaussian = self.latent_type == "gaussian" and self.model != "vqvae"
+    gaussian = self.latent_type == "gaussian" and not methods.get(self.model).discrete_latents
     fits = {"standard_normal": gaussian, "mog": gaussian, "uniform": not gaussian}[self.prior]
     if not fits:
       own = "standard_normal or mog" if gaussian else "uniform"

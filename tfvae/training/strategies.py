@@ -97,8 +97,8 @@ def make_strategy(name, tpu=None):
   if name == "multi_worker":
     if "TF_CONFIG" not in os.environ:
       raise ConfigError("--strategy=multi_worker needs the TF_CONFIG environment variable "
-                       "describing the cluster and this worker's task (see README, "
-                       "'Scaling out').")
+                       "describing the cluster and this worker's task (see "
+                       "docs/scaling.md).")
     return tf.distribute.MultiWorkerMirroredStrategy()
   if name == "tpu":
     if not tpu:
