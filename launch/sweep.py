@@ -1,4 +1,5 @@
-"""Sweeps an MI-constrained objective and draws its Pareto front (004 section 7; E11).
+"""Sweeps an MI-constrained objective and draws its Pareto front (Melis et al. (2022), section 7;
+E11).
 
   python -m launch.sweep --task=uniform10k --estimator=dreg --samples=16 --objective=renyi
 
@@ -20,8 +21,10 @@ from tfvae.training import sweep
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_enum("task", "uniform10k", list(sweep.TASKS), "Data and networks (004 section 7).")
-flags.DEFINE_enum("scale", "cpu", list(sweep.SCALES), "paper: 004's sizes and lengths; cpu: "
+flags.DEFINE_enum("task", "uniform10k", list(sweep.TASKS),
+                  "Data and networks (Melis et al. (2022), section 7).")
+flags.DEFINE_enum("scale", "cpu", list(sweep.SCALES), "paper: the sizes and lengths of "
+                  "Melis et al. (2022); cpu: "
                   "reduced to fit 2 CPU cores (see tfvae.training.sweep.TASKS).")
 flags.DEFINE_enum("estimator", "dreg", [*choices.ESTIMATORS, sweep.VQ_VAE],
                   "Base estimator (M23), or vqvae for the VQ-VAE baseline (M25) over "

@@ -38,15 +38,16 @@ flags.DEFINE_multi_string("data_option", [],
 flags.DEFINE_integer("max_length", None, "Truncate sentences to this many words.")
 flags.DEFINE_integer("vocab_size", None, "Cap the vocabulary at this many entries.")
 flags.DEFINE_enum("network", None, config_lib.NETWORKS, "Encoder/decoder family "
-                  "(default: lstm for text, conv for images, symbol for uniform10k; bilstm: 004's "
-                  "bidirectional encoder and a decoder that adds z to its inputs).")
+                  "(default: lstm for text, conv for images, symbol for uniform10k; bilstm: the "
+                  "bidirectional encoder of Melis et al. (2022) and a decoder that adds z to "
+                  "its inputs).")
 flags.DEFINE_integer("embed_dim", None, "Word-embedding size (text).")
 flags.DEFINE_integer("hidden_dim", None, "LSTM / hidden layer size.")
 flags.DEFINE_integer("latent_dim", None, "Latent dimensions d (Gaussian) or number of "
                      "categorical latents.")
 flags.DEFINE_enum("latent_type", "gaussian", LATENT_TYPES, "Latent variables: "
-                  "gaussian (N(0, I) prior) or categorical (uniform prior, 004 M24; with "
-                  "--model=monte_carlo --estimator=reinforce|vimco).")
+                  "gaussian (N(0, I) prior) or categorical (uniform prior, Melis et al. "
+                  "(2022), M24; with --model=monte_carlo --estimator=reinforce|vimco).")
 flags.DEFINE_integer("num_categories", 10, "--latent_type=categorical: categories per latent.")
 flags.DEFINE_enum("prior", None, PRIORS, "p(z) (default: the latents' own, "
                   "standard_normal or uniform); mog: a learned mixture of Gaussians (M13).")
@@ -54,7 +55,7 @@ flags.DEFINE_integer("prior_components", 10, "--prior=mog: number of mixture com
 flags.DEFINE_float("dropout_in", 0.0, "Text decoder: dropout rate of the LSTM's inputs.")
 flags.DEFINE_float("dropout_out", 0.0, "Text decoder: dropout rate of the LSTM's outputs.")
 flags.DEFINE_bool("share_dropout_masks", False, "Text decoder: one dropout mask per sentence "
-                  "for all its samples of z (004 section 7.2.5).")
+                  "for all its samples of z (Melis et al. (2022), section 7.2.5).")
 flags.DEFINE_float("beta", 1.0, "Weight of the KL term (beta-VAE, M2).")
 flags.DEFINE_enum("objective", "elbo", VAE_OBJECTIVES,
                   "elbo (beta-weighted), free_bits (M5) or autoencoder (AE pre-training, M6).")
@@ -72,7 +73,7 @@ flags.DEFINE_integer("epochs", None, "Epochs to train (total, including resumed 
 flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch (default: one pass).")
 flags.DEFINE_integer("batch_size", None, "Global batch size.")
 flags.DEFINE_enum("optimizer", "adam", config_lib.OPTIMIZERS, "Optimiser.")
-flags.DEFINE_float("adam_beta1", 0.9, "Adam's beta_1 (004 uses 0).")
+flags.DEFINE_float("adam_beta1", 0.9, "Adam's beta_1 (Melis et al. (2022) use 0).")
 flags.DEFINE_float("learning_rate", None, "Learning rate (default 1e-3).")
 flags.DEFINE_float("grad_clip_norm", None, "Clip the global gradient norm to this.")
 flags.DEFINE_integer("seed", 0, "Seed of weights, data order and noise.")
@@ -93,7 +94,7 @@ flags.DEFINE_integer("generated_sentences", 0, "Text: sample this many sentences
 flags.DEFINE_integer("eval_samples", 500, "Importance samples K for the final IW-NLL.")
 flags.DEFINE_integer("eval_chunk_size", 100, "Importance samples per chunk.")
 flags.DEFINE_integer("true_kl_samples", 0, "Final evaluation: also the true-posterior KL "
-                     "U - S with this many samples (E6; 004 uses 100); 0: skip.")
+                     "U - S with this many samples (E6; Melis et al. (2022) use 100); 0: skip.")
 flags.DEFINE_integer("eval_batch_size", None,
                      "Examples per evaluation batch (default: 1000 // eval_chunk_size).")
 flags.DEFINE_integer("epoch_eval_samples", 20,

@@ -1,6 +1,6 @@
 """Diversity of sentences generated from the prior (METHODS.md E10).
 
-The ControlVAE table of 000 (Shao et al. 2020, "ControlVAE: Controllable
+The ControlVAE table of Shao et al. (2020) ("ControlVAE: Controllable
 Variational Autoencoder", ICML) judges a text VAE by sentences decoded from
 z ~ p(z) with four numbers:
 
@@ -19,7 +19,8 @@ smoothing method 1, the implementation Texygen calls.
 
 Dis-n counts grow with the number of sentences and self-BLEU grows with the
 number of references, so numbers are only comparable at equal sample sizes.
-The slides of 000 do not say how many sentences ControlVAE generated.
+The survey slides that reproduce the table of Shao et al. (2020) do not say
+how many sentences ControlVAE generated.
 """
 
 from __future__ import annotations
@@ -223,7 +224,8 @@ def sample_sentences(
   max_length: int = DEFAULT_MAX_LENGTH,
   batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> list[str]:
-  """Decodes sentences from z ~ p(z) (the generation of 000's ControlVAE table).
+  """Decodes sentences from z ~ p(z) (the generation of the ControlVAE table of Shao et
+  al. (2020)).
 
   z comes from `prior_latents(model, num_sentences, seed)`, so greedy and
   sampled decoding with the same seed start from the same z. Greedy decoding
@@ -291,10 +293,11 @@ def text_sample_quality(
 
   The defaults (1000 sentences, self-BLEU over 500 hypotheses each against
   the other 999 sentences) keep the cost to tens of seconds on a CPU. The
-  ControlVAE table of 000 reports Dis-1, Dis-2 as counts with self-BLEU-2/3;
-  its slides do not give the sample size, and its counts (95.86K distinct
-  bigrams) need far more sentences than 1000, so compare with it only in
-  relative terms. Texygen scores self-BLEU on 500 sentences.
+  ControlVAE table of Shao et al. (2020) reports Dis-1, Dis-2 as counts with
+  self-BLEU-2/3; the survey slides that reproduce it do not give the sample
+  size, and its counts (95.86K distinct bigrams) need far more sentences than
+  1000, so compare with it only in relative terms. Texygen scores self-BLEU on
+  500 sentences.
 
   Args:
     model: a text model with `prior` and `decoder.generate`.

@@ -11,11 +11,11 @@ Schedules map the global training step (0 for the first step, the value of
                   into equal cycles and beta ramps up inside each one.
 
 The controller is the non-linear PI controller of ControlVAE (M11; Shao et al.
-2020, Algorithm 1 "PI algorithm", reproduced in paper 000): it feeds back the
-observed KL and steers beta so that the KL settles at a desired value. Its state
-is two numbers (`PIState`), kept explicit so that a model can store it in
-checkpointed weights; `pi_step` is a pure function of (state, observed KL,
-params), and `PIController` a small stateful wrapper around it.
+2020, Algorithm 1 "PI algorithm"): it feeds back the observed KL and steers
+beta so that the KL settles at a desired value. Its state is two numbers
+(`PIState`), kept explicit so that a model can store it in checkpointed
+weights; `pi_step` is a pure function of (state, observed KL, params), and
+`PIController` a small stateful wrapper around it.
 """
 
 from __future__ import annotations

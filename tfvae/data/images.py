@@ -1,7 +1,8 @@
 """Binary 28x28 images (METHODS.md D5): loaders and batching.
 
 A batch is one float32 tensor `[B, 28, 28, 1]` with values in {0, 1}; the models
-use a Bernoulli likelihood (003 section 5 OMNIGLOT, 002).
+use a Bernoulli likelihood (Shen et al. (2021), section 5, OMNIGLOT; He's lecture
+notes (2026)).
 
 Binarisation, following the usual practice for grey-level sources (e.g. Burda et
 al. 2016 for OMNIGLOT):

@@ -1,14 +1,16 @@
-"""`uniform10k`: single symbols drawn uniformly from 10000 (004 section 7.1; METHODS.md D2).
+"""`uniform10k`: single symbols drawn uniformly from 10000 (Melis et al. (2022), section 7.1;
+METHODS.md D2).
 
 Every example is one symbol id in [0, num_symbols). The data distribution is
 uniform, so the best model assigns 1/num_symbols to each symbol: its NLL is
 the entropy ln 10000 = 9.210 nats, reachable by a decoder that ignores z.
 With a mutual-information term in the objective, the optimum instead stores
-all ln 10000 nats in z (004: whenever H(Z) >= H(X)), which is what makes the
-task a probe of latent use.
+all ln 10000 nats in z (Melis et al. (2022): whenever H(Z) >= H(X)), which is
+what makes the task a probe of latent use.
 
-004 samples its data afresh; here each split is a fixed i.i.d. draw from
-`numpy.random.RandomState([seed, split index + 1])`, large enough that every
+Melis et al. (2022) sample their data afresh; here each split is a fixed
+i.i.d. draw from `numpy.random.RandomState([seed, split index + 1])`, large
+enough that every
 symbol appears about ten times in the training split (100,000 draws for 10,000
 symbols by default). Batches are int32 [B].
 """

@@ -1,9 +1,10 @@
 """`synthetic_mog`: text generated from a 2-d mixture-of-Gaussians latent (METHODS.md D4).
 
-003 section 4.3 (after Kim et al. 2018) samples a 2-d latent z from a mixture of
-five Gaussians and generates "text-like" data from an LSTM conditioned on z; its
-figure 1 shows the latent space in [-3, 3]^2 with one component at the centre and
-four around it. The paper gives no further numbers, so we choose and fix:
+Shen et al. (2021), section 4.3 (after Kim et al. 2018), sample a 2-d latent z
+from a mixture of five Gaussians and generate "text-like" data from an LSTM
+conditioned on z; their figure 1 shows the latent space in [-3, 3]^2 with one
+component at the centre and four around it. The paper gives no further
+numbers, so we choose and fix:
 
 * mixture: five equally likely isotropic components with standard deviation
   `COMPONENT_STD` = 0.3 at `COMPONENT_MEANS` = (0, 0) (component 0, the centre),

@@ -5,20 +5,23 @@ are skipped. A batch is one int32 tensor `[B, T]` whose rows are
 `<s> w1 ... wn </s>` followed by `<pad>` (id 0), T the longest row in the batch;
 the vocabulary comes from the training split only (see `vocabulary.py`).
 `max_length` truncates every sentence to that many words before `</s>` is added
-(004 section 7.2 uses 35 on PTB).
+(Melis et al. (2022), section 7.2, use 35 on PTB).
 
 Corpora (file names relative to the data directory):
 
-* `ptb`: Mikolov's Penn Treebank, `ptb/ptb.{train,valid,test}.txt` (000, 004).
+* `ptb`: Mikolov's Penn Treebank, `ptb/ptb.{train,valid,test}.txt` (Fang et
+  al. (2019); Melis et al. (2022)).
 * `yahoo`: `yahoo/yahoo.{valid,test}.txt` of Yang et al. 2017. The 100k-document
   training file is not distributed with our data, so: train = the first 9,000
   lines of `yahoo.valid.txt`, valid = its last 1,000 lines, test = `yahoo.test.txt`.
-  Numbers are therefore not comparable with the 100k-training results of 000/003.
+  Numbers are therefore not comparable with the 100k-training results of Li et
+  al. (2019), Fang et al. (2019) and Shen et al. (2021).
 * `yelp`: the sentiment sentences of Shen et al. 2017. Train/valid come from
   `yelp_sentiment/sentiment.dev.{0,1}`: in each file every tenth line (index
   i % 10 == 9) is held out as valid, the rest is train; test is
   `sentiment.test.{0,1}`. Examples of file `.0` come first, then `.1`; labels
-  (0 negative, 1 positive) are available for every split (003 table 2 probes).
+  (0 negative, 1 positive) are available for every split (Shen et al. (2021),
+  table 2, probes).
 * `text_file`: the user's own files (options `train`, `valid`, `test`).
 """
 

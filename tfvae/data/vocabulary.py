@@ -6,8 +6,9 @@ alphabetically, so the same corpus always gives the same ids. The corpora mark
 rare words themselves (`<unk>` in Mikolov's PTB, `_UNK` in the Yahoo corpus of
 Yang et al. 2017); both spellings map to our `<unk>` and are never words of
 their own. With this rule PTB's 9,999 training types (one of them `<unk>`) plus
-`</s>` give the usual 10k vocabulary of the papers (000, 004 section 7.2), i.e.
-`size == 10002` once `<pad>` and `<s>` are counted.
+`</s>` give the usual 10k vocabulary of the papers (Fang et al. (2019); Melis et
+al. (2022), section 7.2), i.e. `size == 10002` once `<pad>` and `<s>` are
+counted.
 """
 
 from __future__ import annotations

@@ -1,11 +1,13 @@
-"""Categorical latents with a uniform prior (004 sections 7.1.1 and 7.1.5; METHODS.md M24).
+"""Categorical latents with a uniform prior (Melis et al. (2022), sections 7.1.1 and 7.1.5;
+METHODS.md M24).
 
-004 uses n = 8 categorical latent variables of C = 10 categories each, with
-q(z|x) = prod_i Categorical(softmax(o_i)) and a uniform prior, and embeds the
-values of the latents before the decoder's first layer. Here a value is the
-one-hot tensor [n, C] (`tfd.OneHotCategorical` in float32), so q(z|x) and p(z)
-are `tfd.Independent(tfd.OneHotCategorical, 1)` with event shape [n, C], and
-the embedding is one table of C vectors per latent (`CategoricalEmbedding`).
+Melis et al. (2022) use n = 8 categorical latent variables of C = 10 categories
+each, with q(z|x) = prod_i Categorical(softmax(o_i)) and a uniform prior, and
+embed the values of the latents before the decoder's first layer. Here a value
+is the one-hot tensor [n, C] (`tfd.OneHotCategorical` in float32), so q(z|x)
+and p(z) are `tfd.Independent(tfd.OneHotCategorical, 1)` with event shape
+[n, C], and the embedding is one table of C vectors per latent
+(`CategoricalEmbedding`).
 
 Samples carry no gradient (there is no reparameterisation): the encoder learns
 through the score-function estimators, REINFORCE or VIMCO (METHODS.md M23).
@@ -64,10 +66,10 @@ def sample_one_hot(posterior, seed, num_samples=None):
 class CategoricalEmbedding(keras.layers.Layer):
   """One-hot latents [..., n, C] -> [..., n * embed_dim]: one embedding table per latent.
 
-  004 section 7.1.1: "values of categorical latents are first embedded" before
-  the decoder's first layer. A one-hot row selects its category's vector, so
-  this is a lookup; written as a contraction it also accepts relaxed
-  (non-one-hot) inputs.
+  Melis et al. (2022), section 7.1.1: "values of categorical latents are first
+  embedded" before the decoder's first layer. A one-hot row selects its
+  category's vector, so this is a lookup; written as a contraction it also
+  accepts relaxed (non-one-hot) inputs.
   """
 
   def __init__(self, num_latents, num_categories, embed_dim, **kwargs):

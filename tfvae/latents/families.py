@@ -15,9 +15,10 @@ kind of latent variable:
                     when the decoder reads z as it is.
 
 `GaussianLatents(d)` is d continuous latents with q = N(mu, diag(sigma^2)) and
-p = N(0, I) (M1; 004's 40 continuous latents); `CategoricalLatents(n, C)` is
-004's n categoricals of C categories with a uniform prior, embedded before the
-decoder. Encoders and models accept either a family or an int d (Gaussian).
+p = N(0, I) (M1; the 40 continuous latents of Melis et al. (2022));
+`CategoricalLatents(n, C)` is their n categoricals of C categories with a
+uniform prior, embedded before the decoder. Encoders and models accept either
+a family or an int d (Gaussian).
 """
 
 import dataclasses

@@ -1,10 +1,11 @@
 """Diagonal-Gaussian posterior and standard-normal prior (METHODS.md M1).
 
 The posterior is q(z|x) = N(mu(x), diag(sigma(x)^2)) with sigma = exp(log_var/2)
-as in Kingma and Welling (002 section on the reparameterisation trick); the prior
-is p(z) = N(0, I). Both are `tfd.Independent(tfd.Normal, 1)`, so batch shape is
-[B] and event shape [d], and the per-dimension KL (needed by free bits, M5) is
-the KL of the wrapped `tfd.Normal`s (`tfvae.divergences.kl_per_dimension`).
+as in Kingma and Welling (2014; He's lecture notes (2026), section on the
+reparameterisation trick); the prior is p(z) = N(0, I). Both are
+`tfd.Independent(tfd.Normal, 1)`, so batch shape is [B] and event shape [d],
+and the per-dimension KL (needed by free bits, M5) is the KL of the wrapped
+`tfd.Normal`s (`tfvae.divergences.kl_per_dimension`).
 """
 
 import tensorflow as tf

@@ -6,10 +6,12 @@ prior is trained, checkpointed and restored with the model like any layer.
 
   FixedPrior               no variables: the latent family's own prior,
                            N(0, I) for Gaussian latents (Kingma and Welling
-                           2014), uniform for categorical ones (004 M24);
+                           2014), uniform for categorical ones (Melis
+                           et al. (2022), M24);
   MixtureOfGaussiansPrior  sum_k pi_k N(z; mu_k, diag(sigma_k^2)) with learned
                            weights, means and scales: the MoG-prior baseline of
-                           Ding and Gimpel's FlowPrior table (000; METHODS.md M13).
+                           the FlowPrior table of Ding and Gimpel (2021)
+                           (METHODS.md M13).
 
 With a learned prior the KL of the ELBO has no closed form, so training uses
 the Monte-Carlo estimate on the step's own samples (`tfvae.divergences.kl`),

@@ -49,6 +49,7 @@ METHOD = Method(
     callbacks=callbacks,
     objectives=VAE_OBJECTIVES,
     presets={"he2019_aggressive": Preset("aggressive inference-network training (He et al. "
-                                         "2019; 000 Yahoo table, row '+ aggressive')",
+                                         "2019; Li et al. (2019), Yahoo table, row "
+                                         "'+ aggressive')",
                                          {"model": "aggressive"})},
 )

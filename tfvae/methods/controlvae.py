@@ -40,7 +40,7 @@ METHOD = Method(
     callbacks=callbacks,
     beta_schedule=False,
     presets={f"controlvae_kl{kl}": Preset(
-        f"ControlVAE with desired KL {kl} (Shao et al. 2020; 000 ControlVAE table, row "
+        f"ControlVAE with desired KL {kl} (Shao et al. (2020) and its ControlVAE table, row "
         f"'ControlVAE-KL-{kl}')", {"model": "controlvae", "desired_kl": float(kl)})
              for kl in (15, 25, 35)},
 )

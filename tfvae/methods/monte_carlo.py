@@ -44,8 +44,8 @@ METHOD = Method(
             "REINFORCE or VIMCO (Melis et al. 2022; M22-M24)",
     build=build,
     options=(
-        Option("mi_objective", "kl", "--model=monte_carlo (004, M22): the KL (eq. 11), Renyi "
-               "(eq. 15) or power (eq. 18) objective.", choices=MI_OBJECTIVES),
+        Option("mi_objective", "kl", "--model=monte_carlo (Melis et al. (2022), M22): the "
+               "KL (eq. 11), Renyi (eq. 15) or power (eq. 18) objective.", choices=MI_OBJECTIVES),
         Option("estimator", "dreg", "--model=monte_carlo (M23): base estimator of ln p(x) and "
                "its gradient.", choices=ESTIMATORS),
         Option("num_samples", 16, "--model=monte_carlo: K, proposal samples per example."),

@@ -35,7 +35,7 @@ METHOD = Method(
     validate=validate,
     presets={"kim2018_savae": Preset(
         "semi-amortised VAE: 20 refinement steps, size 1 on the batch mean (1/32 per example), "
-        "momentum 0.5 (Kim et al. 2018; 000 PTB table, row 'SA-VAE')",
+        "momentum 0.5 (Kim et al. 2018; Fang et al. (2019), PTB table, row 'SA-VAE')",
         {"model": "savae", "refine_steps": 20, "refine_step_size": 1 / 32,
          "refine_momentum": 0.5})},
 )

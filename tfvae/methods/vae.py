@@ -66,22 +66,23 @@ METHOD = Method(
     validate=validate,
     objectives=VAE_OBJECTIVES,
     presets={
-        "vae": Preset("VAE (000 PTB/Yahoo tables, row 'VAE')", {}),
-        "beta_vae": Preset("beta-VAE, beta = 0.5 (000 PTB table, row 'beta(0.5)-VAE')",
+        "vae": Preset("VAE (Fang et al. (2019), PTB/Yahoo tables, row 'VAE')", {}),
+        "beta_vae": Preset("beta-VAE, beta = 0.5 (Fang et al. (2019), PTB table, row "
+                           "'beta(0.5)-VAE')",
                            {"beta": 0.5}),
         "kl_anneal": Preset("KL annealing 0.1 -> 1 over 10 epochs (He et al. 2019 settings; "
-                            "000 Yahoo table, row '+ anneal')",
+                            "Li et al. (2019), Yahoo table, row '+ anneal')",
                             {"beta_schedule": "linear", "anneal_start": 0.1,
                              "anneal_epochs": 10.0}),
-        "cyclical": Preset("cyclical annealing, 4 cycles, ramp 0.5 (Fu et al. 2019; 000 PTB "
-                           "table, row 'Cyc-VAE')",
+        "cyclical": Preset("cyclical annealing, 4 cycles, ramp 0.5 (Fu et al. 2019; "
+                           "Fang et al. (2019), PTB table, row 'Cyc-VAE')",
                            {"beta_schedule": "cyclical", "cycles": 4, "cycle_ramp": 0.5}),
-        "free_bits": Preset("free bits, lambda = 5 unless --fb_lambda (000 Yahoo table, rows "
-                            "'FBP (lambda)'; FlowPrior table, row 'VAE+FB')",
+        "free_bits": Preset("free bits, lambda = 5 unless --fb_lambda (Li et al. (2019), "
+                            "Yahoo table, rows 'FBP (lambda)'; FlowPrior table, row 'VAE+FB')",
                             {"objective": "free_bits", "fb_lambda": 5.0}),
         "li2019_pretrain_fb": Preset(
             "AE pre-training, then free bits (lambda = 8 unless --fb_lambda) with the KL term "
-            "warmed up from 0 over 10 epochs (Li et al. 2019; 000 Yahoo table, row 'Ours "
+            "warmed up from 0 over 10 epochs (Li et al. (2019) and its Yahoo table, row 'Ours "
             "(lambda=8)'; FlowPrior table, row 'Pre-VAE+FB')",
             {"objective": "free_bits", "fb_lambda": 8.0, "beta_schedule": "linear",
              "anneal_start": 0.0, "anneal_epochs": 10.0},

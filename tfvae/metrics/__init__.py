@@ -12,9 +12,10 @@ Modules, one job each:
   densities     log q(z|x) with errors that name the metric, the Gaussian test;
   chunks        memory-bounded computation, one chunk at a time;
   importance    the one chunked importance sampler: IW-NLL (E1; Burda et al.
-                2016, eq. 8) and the true-posterior KL (E6; 004 eq. 12);
+                2016, eq. 8) and the true-posterior KL (E6; Melis et al.
+                (2022), eq. 12);
   information   KL to the prior (E3) and He et al.'s (2019) MI (E4);
-  units         active units (E5, 003 section 4);
+  units         active units (E5, Shen et al. (2021), section 4);
   pareto        the NLL-MI Pareto front of a sweep (E11);
   accumulators  the metric objects `evaluate` updates batch by batch;
   evaluate      the one-pass evaluation of a model (E1-E6 and its own metrics).

@@ -179,8 +179,8 @@ class ELBOTerms(_Collected):
 class TrueKL(_Collected):
   """true_kl: the mean estimate U - S of KL(p(z|x) || p(z)) from K samples (E6).
 
-  Its mean over the data estimates the model's I(X; Z) (004 section 7.1.2
-  uses K = 100). None without a posterior density.
+  Its mean over the data estimates the model's I(X; Z) (Melis et al. (2022),
+  section 7.1.2, use K = 100). None without a posterior density.
   """
 
   name = "true_kl"
@@ -206,9 +206,10 @@ class MutualInformation(_Collected):
   """mi_batch and mi_aggregate: He et al.'s (2019) MI estimate I_q(x; z) (E4).
 
   Diagonal Gaussians: from the collected parameters of all N posteriors, per
-  batch (`information.mutual_information_per_batch`, what 000/003 report) and
-  with the whole-set mixture (`information.mutual_information`), both with
-  the same noise, seed `seed`, so they do not depend on the batching order.
+  batch (`information.mutual_information_per_batch`, what Fang et al. (2019) and
+  Shen et al. (2021) report) and with the whole-set mixture
+  (`information.mutual_information`), both with the same noise, seed `seed`, so
+  they do not depend on the batching order.
   Any other posterior with a density: the per-batch estimate through log_prob
   (`information.batch_mutual_information`, sampled entropy); a posterior
   without density: the model's `estimate_mutual_information`. Per-batch
@@ -256,7 +257,7 @@ class ActiveUnits(_Collected):
 
   From `posterior.mean()` where it has a closed form, else a 100-sample
   Monte-Carlo mean whose sampling noise `units.active_units` subtracts (e.g.
-  IAF, as in 003 table 1; implicit posteriors).
+  IAF, as in Shen et al. (2021), table 1; implicit posteriors).
   """
 
   name = "au"

@@ -67,12 +67,14 @@ def evaluate(model, dataset, *, num_samples: int = 500, chunk_size: int = 100, s
 
   Returned dict (python floats / ints, None for "n/a"; averages over
   examples, for text per sentence):
-    nll: -mean IW estimate of log p(x), K = `num_samples` (E1; 003 uses 500).
+    nll: -mean IW estimate of log p(x), K = `num_samples` (E1; Shen et al.
+      (2021) use 500).
     elbo, neg_elbo, recon, kl: the ELBO's terms (E3), recon from
       `recon_samples` samples of q(z|x); kl in closed form where TFP has one,
       else Monte Carlo on those samples.
-    mi_batch, mi_aggregate: He et al.'s MI, per batch (what 000/003 report)
-      and over the whole set (E4; None but for diagonal Gaussians).
+    mi_batch, mi_aggregate: He et al.'s MI, per batch (what Fang et al. (2019)
+      and Shen et al. (2021) report) and over the whole set (E4; None but for
+      diagonal Gaussians).
     au: active units at `au_threshold` (E5).
     num_examples: N.
     true_kl (with `true_kl_samples` = K > 0): mean U - S estimate of
@@ -99,8 +101,9 @@ def evaluate(model, dataset, *, num_samples: int = 500, chunk_size: int = 100, s
     seed: int or [2] seed.
     count_tokens: optional per-example token counter for PPL.
     recon_samples: samples of q(z|x) for the reconstruction term.
-    proposal_variance_factor: IW proposal variance inflation (2 for 001).
-    au_threshold: AU threshold (0.01 in 003).
+    proposal_variance_factor: IW proposal variance inflation (2 for Yacoby et
+      al. (2020)).
+    au_threshold: AU threshold (0.01 in Shen et al. (2021)).
     true_kl_samples: K of the true-posterior KL; 0 skips it.
     mi_entropy: the `entropy` of both MI estimates ("analytic", He et al.'s,
       what the papers report; "sampled", lower variance, same expectation).

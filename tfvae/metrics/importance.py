@@ -2,9 +2,10 @@
 
 One sampler, `importance_terms`, draws the K samples of a proposal in chunks
 and keeps their [K, B] log terms; the importance-weighted estimate of log p(x)
-(Burda et al. 2016, eq. 8; K = 500 in 003 section 4, K = 5000 with a x2
-variance-inflated proposal in 001 appendix E) and the true-posterior KL
-U^K - ln p^K(x) (004 eq. 12, K = 100) are both read off its terms.
+(Burda et al. 2016, eq. 8; K = 500 in Shen et al. (2021), section 4, K = 5000
+with a x2 variance-inflated proposal in Yacoby et al. (2020), appendix E) and
+the true-posterior KL U^K - ln p^K(x) (Melis et al. (2022), eq. 12, K = 100)
+are both read off its terms.
 
 Chunk i (0-based) draws min(chunk_size, K - i chunk_size) samples with seed
 fold_in(stateless_seed(seed), i), so a result depends on `chunk_size` only
@@ -47,9 +48,9 @@ DECODE_BUDGET = 25_000
 def inflate_proposal(posterior, variance_factor: float):
   """Diagonal-Gaussian q(z|x) with its variance multiplied by `variance_factor`.
 
-  001 (appendix E) evaluates its synthetic sets with K = 5000 importance
-  samples drawn from the encoder's posterior with variance inflated x2; this
-  builds that proposal. Only diagonal Gaussians (`Independent(Normal)`,
+  Yacoby et al. (2020), appendix E, evaluate their synthetic sets with K = 5000
+  importance samples drawn from the encoder's posterior with variance inflated
+  x2; this builds that proposal. Only diagonal Gaussians (`Independent(Normal)`,
   `MultivariateNormalDiag`) are supported; `variance_factor == 1` returns
   `posterior` unchanged.
   """
@@ -178,7 +179,8 @@ def iw_log_likelihood(model, x, num_samples: int = 500, chunk_size: int = 100, s
     chunk_size: samples per chunk (memory).
     seed: int or [2] stateless seed.
     proposal_variance_factor: inflate the diagonal-Gaussian proposal's
-      variance (2 for 001's synthetic sets); see `inflate_proposal`.
+      variance (2 for the synthetic sets of Yacoby et al. (2020)); see
+      `inflate_proposal`.
     decode_budget: see `decoder_log_prob`; None decodes whole chunks.
     posterior: q(z|x) when the caller already has it (else model.posterior(x)).
 
@@ -197,8 +199,8 @@ def log_marginal_and_true_kl(model, x, num_samples: int = 100, seed=0, *, chunk_
                              decode_budget: int | None = DECODE_BUDGET, posterior=None):
   """(IWAE estimate of ln p(x), true-KL estimate U - S), each [B], from the same K samples.
 
-  004 section 7.1.2 plots exactly these two against each other (NLL and MI
-  with K = 100). Arguments as for `iw_log_likelihood`.
+  Melis et al. (2022), section 7.1.2, plot exactly these two against each other
+  (NLL and MI with K = 100). Arguments as for `iw_log_likelihood`.
   """
   if posterior is None:
     posterior = model.posterior(x, training=False)
@@ -211,10 +213,11 @@ def true_kl(model, x, num_samples: int = 100, seed=0, *, chunk_size: int = 100,
             decode_budget: int | None = DECODE_BUDGET, posterior=None) -> tf.Tensor:
   """Estimate of the true-posterior KL(p(z|x) || p(z)) per example, [B] nats (E6).
 
-  U^K - ln p^K(x) of 004 eq. 12 with the IWAE estimate of ln p(x) and K = 100
-  (004 section 7.1.2): the KL of the model's posterior, not of q, so it
-  measures latent use of models trained with Monte-Carlo objectives, where
-  q(z|x) is only a proposal. Its mean over data estimates I(X; Z) under p_D.
+  U^K - ln p^K(x) of Melis et al. (2022), eq. 12, with the IWAE estimate of
+  ln p(x) and K = 100 (Melis et al. (2022), section 7.1.2): the KL of the
+  model's posterior, not of q, so it measures latent use of models trained with
+  Monte-Carlo objectives, where q(z|x) is only a proposal. Its mean over data
+  estimates I(X; Z) under p_D.
   Arguments as for `log_marginal_and_true_kl`.
   """
   return log_marginal_and_true_kl(model, x, num_samples, seed, chunk_size=chunk_size,

@@ -1,10 +1,10 @@
 """Latent use: KL to the prior (E3) and the mutual information I_q(x; z) (E4).
 
 E4 is the estimator of He et al. (2019, "Lagging inference networks",
-section 4), which 000 and 003 report: from the parameters of diagonal
-Gaussians over the whole set (`mutual_information`) or per batch as their
-code does (`mutual_information_per_batch`), and through `log_prob` for any
-posterior with a density (`batch_mutual_information`).
+section 4), which Fang et al. (2019) and Shen et al. (2021) report: from the
+parameters of diagonal Gaussians over the whole set (`mutual_information`) or
+per batch as their code does (`mutual_information_per_batch`), and through
+`log_prob` for any posterior with a density (`batch_mutual_information`).
 """
 
 import math
@@ -32,10 +32,11 @@ _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 def kl_to_prior(posterior, prior, *, seed=0, num_samples: int = 1, samples=None):
   """Per-example KL(q(z|x) || p(z)) (E3) through `tfvae.divergences.kl`.
 
-  The closed form where TFP has one (e.g. diagonal Gaussian to N(0, I): 002 /
-  Kingma & Welling 2014 appendix B); otherwise the Monte-Carlo estimate
-  mean_s [log q(z_s|x) - log p(z_s)], z_s ~ q(z|x), from `samples` ([S, B, d])
-  when given, else from `num_samples` draws with `stateless_seed(seed)`.
+  The closed form where TFP has one (e.g. diagonal Gaussian to N(0, I): He's
+  lecture notes (2026) / Kingma & Welling 2014 appendix B); otherwise the
+  Monte-Carlo estimate mean_s [log q(z_s|x) - log p(z_s)], z_s ~ q(z|x), from
+  `samples` ([S, B, d]) when given, else from `num_samples` draws with
+  `stateless_seed(seed)`.
 
   Returns:
     (kl [B], analytic: python bool).
@@ -133,7 +134,7 @@ def mutual_information(
   """MI I_q(x; z) with the aggregate posterior of *all* N posteriors (E4).
 
   He et al. (2019, "Lagging inference networks", section 4 / their
-  `calc_mi`) estimator, used by 000 and 003:
+  `calc_mi`) estimator, used by Fang et al. (2019) and Shen et al. (2021):
 
       I_q = E_x E_{q(z|x)}[log q(z|x)] - E_{q(z)}[log q(z)],
       E_{q(z|x_i)}[log q(z|x_i)] = -H[q(z|x_i)]          (analytic)

@@ -1,4 +1,4 @@
-"""The Pareto front of a sweep, NLL against MI (E11, 004 section 7)."""
+"""The Pareto front of a sweep, NLL against MI (E11, Melis et al. (2022), section 7)."""
 
 import numpy as np
 
@@ -6,7 +6,8 @@ __all__ = ["pareto_front"]
 
 
 def pareto_front(nll, mi):
-  """Indices of the non-dominated runs of a sweep, in increasing MI (E11, 004 section 7).
+  """Indices of the non-dominated runs of a sweep, in increasing MI (E11, Melis et al.
+  (2022), section 7).
 
   A run is dominated when another has NLL <= and MI >= with at least one of
   them strict: the front is the best NLL reached at each level of latent use.

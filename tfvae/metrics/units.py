@@ -8,10 +8,10 @@ __all__ = ["active_units", "monte_carlo_mean"]
 def active_units(posterior_means, threshold: float = 0.01, mean_noise=None):
   """Active units (E5): dimensions whose posterior mean varies over the data.
 
-  003 section 4 ("Evaluation Metrics", after He et al. 2019): A_{z,d} =
-  Cov_x(E_{q(z_d|x)}[z_d]); dimension d is active when A_{z,d} > threshold
-  (0.01).  The variance over the N examples is the unbiased one (divisor
-  N - 1), as in He et al.'s `calc_au`; it is NaN for N = 1.
+  Shen et al. (2021), section 4 ("Evaluation Metrics", after He et al. 2019):
+  A_{z,d} = Cov_x(E_{q(z_d|x)}[z_d]); dimension d is active when
+  A_{z,d} > threshold (0.01).  The variance over the N examples is the unbiased
+  one (divisor N - 1), as in He et al.'s `calc_au`; it is NaN for N = 1.
 
   Args:
     posterior_means: [N, d] posterior means E_q[z|x] of the evaluation set.

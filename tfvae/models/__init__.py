@@ -22,10 +22,11 @@ __all__ = ["AggressivePhaseEnd", "AggressiveVAE", "ControlVAE", "KLController", 
 def build_networks(config, dataset, family=None):
   """Encoder and decoder for `dataset` (a tfvae.data.DataSet), `config` and the latent `family`.
 
-  Text data sets take LSTM networks (He et al. 2019, or 004's "bilstm":
-  bidirectional encoder, z added to the decoder's inputs); image data sets take the
-  MLP or the convolutional networks; symbol data sets (D2) 004's dense
-  networks, whose decoder has one hidden layer for categorical latents.
+  Text data sets take LSTM networks (He et al. 2019, or the "bilstm" of Melis et
+  al. (2022): bidirectional encoder, z added to the decoder's inputs); image data
+  sets take the MLP or the convolutional networks; symbol data sets (D2) the
+  dense networks of Melis et al. (2022), whose decoder has one hidden layer for
+  categorical latents.
   `family` defaults to `latent_family(config)`.
   """
   config = config.resolved()

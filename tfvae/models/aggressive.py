@@ -1,15 +1,16 @@
 """Aggressive inference-network training (He et al. 2019; METHODS.md M7).
 
 He et al. ("Lagging inference networks and posterior collapse in variational
-autoencoders", ICLR 2019; the lecture notes 002 summarise it as "VAE training
-that is closer to EM") find that early in training q(z|x) trails the true
-posterior of the current decoder, and the decoder learns to do without z.
+autoencoders", ICLR 2019; He's lecture notes (2026) summarise it as "VAE
+training that is closer to EM") find that early in training q(z|x) trails the
+true posterior of the current decoder, and the decoder learns to do without z.
 Their remedy makes each iteration look more like EM: while the aggressive
 phase lasts, the encoder alone is optimised first (the E-step, "multiple
-gradient updates of phi before one step of theta", 002) and only then does
-the decoder take one step (the M-step). Once the mutual information I(x; z)
-on validation data stops rising from one epoch to the next, training goes on
-as a plain VAE. The schedule of their public code, kept here:
+gradient updates of phi before one step of theta", He's lecture notes (2026))
+and only then does the decoder take one step (the M-step). Once the mutual
+information I(x; z) on validation data stops rising from one epoch to the
+next, training goes on as a plain VAE. The schedule of their public code, kept
+here:
 
   inner loop   encoder-only steps on fresh batches, summing the loss and the
                number of predicted words; every `check_every` (15) steps the

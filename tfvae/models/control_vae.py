@@ -1,12 +1,12 @@
 """ControlVAE: a VAE whose KL weight follows a PI controller (METHODS.md M11).
 
 Shao et al. (2020), "ControlVAE: Controllable Variational Autoencoder",
-Algorithm 1 (paper 000): after each step a non-linear PI controller compares
-the observed KL(q(z|x)||p(z)) with a desired value and sets beta for the next
-step. The model trains exactly like `VAE` (loss = recon + beta * KL); it only
-adds the controller's settings and its state. The state lives in non-trainable
-scalar weights, so checkpoints save it and a resumed run continues the same
-beta trajectory; the `KLController` callback advances it.
+Algorithm 1: after each step a non-linear PI controller compares the observed
+KL(q(z|x)||p(z)) with a desired value and sets beta for the next step. The
+model trains exactly like `VAE` (loss = recon + beta * KL); it only adds the
+controller's settings and its state. The state lives in non-trainable scalar
+weights, so checkpoints save it and a resumed run continues the same beta
+trajectory; the `KLController` callback advances it.
 """
 
 import math

@@ -1,7 +1,7 @@
 """Linear-Gaussian latent-variable model with closed-form marginal and posterior.
 
 The model is the classical factor-analysis / probabilistic-PCA setting used in
-the lecture notes (002) to illustrate the ELBO:
+He's lecture notes (2026) to illustrate the ELBO:
 
     p(z)   = N(z; 0, I_d)
     p(x|z) = N(x; W z + b, sigma^2 I_D)

@@ -1,4 +1,5 @@
-"""A VAE trained with an MI-constrained Monte-Carlo objective (004; METHODS.md M22, M23).
+"""A VAE trained with an MI-constrained Monte-Carlo objective (Melis et al. (2022);
+METHODS.md M22, M23).
 
 Melis et al. (2022), "Mutual information constraints for Monte-Carlo
 objectives": the model maximises ln p(x) + lambda KL(p(z|x) || p(z)) (eq. 6),
@@ -22,11 +23,11 @@ __all__ = ["MonteCarloVAE"]
 
 
 class MonteCarloVAE(VAE):
-  """VAE whose loss is minus an MI-constrained Monte-Carlo objective of 004.
+  """VAE whose loss is minus an MI-constrained Monte-Carlo objective of Melis et al. (2022).
 
   Args:
     encoder, decoder, latent_dim: as for `VAE`.
-    mi_objective: "kl" (004 eq. 11), "renyi" (eq. 15) or "power" (eq. 18).
+    mi_objective: "kl" (Melis et al. (2022), eq. 11), "renyi" (eq. 15) or "power" (eq. 18).
     estimator: base estimator, one of `monte_carlo.ESTIMATORS`.
     num_samples: K, the samples drawn per example (max(N, M) for "N/M").
     mi_lambda: lambda, the weight of the KL term (kl, renyi).
@@ -35,8 +36,9 @@ class MonteCarloVAE(VAE):
     **kwargs: seed, grad_clip_norm, name, ... as for `VAE` (beta and the VAE
       objectives do not apply).
 
-  With categorical latents (`tfvae.latents.CategoricalLatents`, 004 section
-  7.1.5) the estimator must be a score-function one (reinforce or vimco).
+  With categorical latents (`tfvae.latents.CategoricalLatents`, Melis et al.
+  (2022), section 7.1.5) the estimator must be a score-function one (reinforce
+  or vimco).
   """
 
   trains_without_reparameterisation = True  # By score-function estimators.

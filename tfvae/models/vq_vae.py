@@ -1,4 +1,5 @@
-"""VQ-VAE, the baseline of 004's appendix A (van den Oord et al. 2017; METHODS.md M25).
+"""VQ-VAE, the baseline of Melis et al. (2022), appendix A (van den Oord et al. 2017;
+METHODS.md M25).
 
 The encoder gives n vectors z_e [B, n, D]; latent i is quantised to its
 nearest entry of its own codebook e_i [C, D], and the decoder reads the chosen
@@ -22,9 +23,9 @@ with the step's stateless seed. `restart_below=0` turns this off.
 
 In the tfvae contract the posterior is the deterministic one-hot categorical
 of the chosen codes and the prior is uniform over the C^n codes, so
-KL(q || p) = n ln C whatever the data: as 004 says, the VQ-VAE's latent use is
-set by the number of latents and categories, not by training. The Monte-Carlo
-metrics (IW-NLL, U - S) apply unchanged.
+KL(q || p) = n ln C whatever the data: as Melis et al. (2022) say, the VQ-VAE's
+latent use is set by the number of latents and categories, not by training.
+The Monte-Carlo metrics (IW-NLL, U - S) apply unchanged.
 """
 
 import keras
@@ -51,8 +52,9 @@ class VQVAE(VAE):
       `latents.VectorQuantizedLatents(n, C, D)`.
     decoder: layer with `likelihood(z, x)`, z [..., B, n * D].
     num_latents, num_categories, code_dim: n, C, D.
-    commitment: beta of the commitment term (004 tunes it in [0.01, 20]).
-    decay: the codebooks' moving-average decay (004: [0.9, 0.99999]).
+    commitment: beta of the commitment term (Melis et al. (2022) tune it in
+      [0.01, 20]).
+    decay: the codebooks' moving-average decay (Melis et al. (2022): [0.9, 0.99999]).
     restart_below: dead-code threshold, a fraction of the uniform frequency.
     **kwargs: seed, grad_clip_norm, name, ... as for VAE.
   """

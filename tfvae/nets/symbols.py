@@ -1,11 +1,12 @@
-"""Networks of 004's synthetic task (section 7.1.1): one symbol in, one symbol out.
+"""Networks of the synthetic task of Melis et al. (2022), section 7.1.1: one symbol in, one
+symbol out.
 
 Encoder: an embedding of the symbol, two densely connected tanh layers, then
 the posterior parameters (a normal with f(o), exp(g(o)) for continuous
 latents, softmax(o) logits for categorical ones). Decoder: tanh layers on z
 (categorical z arrives embedded, see `tfvae.latents.CategoricalEmbedding`;
-004 gives those decoders one hidden layer instead of two), then a softmax
-over the symbols. All sizes 128 in the paper.
+Melis et al. (2022) give those decoders one hidden layer instead of two), then
+a softmax over the symbols. All sizes 128 in the paper.
 """
 
 import keras

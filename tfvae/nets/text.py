@@ -1,13 +1,14 @@
 """LSTM encoders and z-conditioned LSTM language-model decoder for text.
 
-The default architecture follows He et al. (2019) as used by 000 and 003: a
-one-layer LSTM encoder whose last state gives the posterior parameters, and a
-one-layer LSTM decoder whose initial cell state is a linear projection of z
-(hidden state tanh of it) and which sees z concatenated to every input
-embedding. Melis et al. (004 section 7.2.2) use a bidirectional encoder
-(`BiLSTMEncoder`) and a decoder that adds z to every input embedding
-(`LSTMDecoder(z_input="add")`), optionally with dropout masks shared by the K
-samples of a sentence (`share_dropout_masks`, 004 section 7.2.5).
+The default architecture follows He et al. (2019) as used by Li et al. (2019),
+Fang et al. (2019) and Shen et al. (2021): a one-layer LSTM encoder whose last
+state gives the posterior parameters, and a one-layer LSTM decoder whose
+initial cell state is a linear projection of z (hidden state tanh of it) and
+which sees z concatenated to every input embedding. Melis et al. (2022,
+section 7.2.2) use a bidirectional encoder (`BiLSTMEncoder`) and a decoder
+that adds z to every input embedding (`LSTMDecoder(z_input="add")`),
+optionally with dropout masks shared by the K samples of a sentence
+(`share_dropout_masks`, Melis et al. (2022), section 7.2.5).
 
 Text batches are int32 [B, T]: `<s> w1 ... wn </s>` followed by `<pad>` (id 0).
 
@@ -63,7 +64,8 @@ class LSTMEncoder(keras.layers.Layer):
 
 
 class BiLSTMEncoder(keras.layers.Layer):
-  """x [B, T] -> posterior parameters from a bidirectional LSTM (004 section 7.2.2).
+  """x [B, T] -> posterior parameters from a bidirectional LSTM (Melis et al. (2022), section
+  7.2.2).
 
   The feature o is the average of the two directions' last states: the
   forward LSTM's state after the last token and the backward LSTM's state
@@ -92,9 +94,9 @@ class BiLSTMEncoder(keras.layers.Layer):
 class SampleSharedDropout(keras.layers.Layer):
   """Dropout whose mask is drawn once per example and reused by all its samples.
 
-  004 section 7.2.5: with K samples of z per sentence, independent dropout
-  masks add noise that differs between the samples of one importance-weighted
-  estimate; sharing the mask keeps the samples comparable. Inputs are
+  Melis et al. (2022), section 7.2.5: with K samples of z per sentence,
+  independent dropout masks add noise that differs between the samples of one
+  importance-weighted estimate; sharing the mask keeps the samples comparable. Inputs are
   sample-major [S * B, ...] (see `shapes.flatten_samples`).
   """
 
@@ -129,11 +131,11 @@ class LSTMDecoder(keras.layers.Layer):
     dropout_in, dropout_out: dropout rates of the LSTM's inputs and outputs.
     lstm: "fused" or "keras".
     z_input: "concat" (He et al.: z concatenated to every input embedding,
-      the initial state a projection of z) or "add" (004 section 7.2.2: a
-      linear projection of z added to every input embedding, zero initial
-      state).
+      the initial state a projection of z) or "add" (Melis et al. (2022),
+      section 7.2.2: a linear projection of z added to every input embedding,
+      zero initial state).
     share_dropout_masks: one dropout mask per sentence for all its samples
-      of z (004 section 7.2.5) instead of one per row.
+      of z (Melis et al. (2022), section 7.2.5) instead of one per row.
     project_words_once: with z [S, B, d], the fused LSTM, and no input
       dropout, project each sentence's words once for its S samples
       (`_projected_inputs`; the same numbers); False projects them for every

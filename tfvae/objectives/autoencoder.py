@@ -1,9 +1,9 @@
 """The deterministic autoencoder of AE pre-training (Li et al. 2019; METHODS.md M6).
 
-Stage 1 of "A Surprisingly Effective Fix" (000): the encoder and decoder are
-trained as a plain autoencoder, z = mu(x), loss = -log p(x | mu(x)); no noise
-and no KL. Stage 2 keeps the encoder, re-initialises the decoder and trains
-with free bits (`free_bits_elbo`).
+Stage 1 of "A Surprisingly Effective Fix" (Li et al. (2019)): the encoder and
+decoder are trained as a plain autoencoder, z = mu(x), loss = -log p(x | mu(x));
+no noise and no KL. Stage 2 keeps the encoder, re-initialises the decoder and
+trains with free bits (`free_bits_elbo`).
 """
 
 from tfvae import divergences

@@ -1,6 +1,7 @@
 """The evidence lower bound and its beta-weighted form (METHODS.md M1, M2).
 
-ELBO(x) = E_q(z|x)[log p(x|z)] - KL(q(z|x) || p(z))   (002, the ELBO section),
+ELBO(x) = E_q(z|x)[log p(x|z)] - KL(q(z|x) || p(z))
+(He's lecture notes (2026), the ELBO section),
 estimated with one reparameterised sample for the reconstruction term; the KL
 is the closed form where TFP has one (Gaussian posterior and prior), else the
 Monte-Carlo estimate on the same sample (`tfvae.divergences.kl`).

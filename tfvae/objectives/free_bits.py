@@ -5,12 +5,12 @@ below at lambda / d:
 
   loss = -E_q log p(x|z) + beta * sum_d max(lambda / d, mean_batch KL(q(z_d|x) || p(z_d)))
 
-with lambda the total target rate in nats (000, "FBP (lambda)" rows; Li et al.'s
-tables show the KL settling near lambda) and beta 1 unless a schedule anneals
-it (Li et al. 2019 warm the thresholded KL term up from 0 in the stage after AE
-pre-training). Dimensions whose batch-mean KL is
-below the threshold pay the constant lambda / d and get no gradient from the
-KL term, so the optimiser has no reason to push them further towards the prior.
+with lambda the total target rate in nats (Li et al. (2019), "FBP (lambda)"
+rows; Li et al.'s tables show the KL settling near lambda) and beta 1 unless a
+schedule anneals it (Li et al. 2019 warm the thresholded KL term up from 0 in
+the stage after AE pre-training). Dimensions whose batch-mean KL is below the
+threshold pay the constant lambda / d and get no gradient from the KL term, so
+the optimiser has no reason to push them further towards the prior.
 """
 
 import tensorflow as tf

@@ -1,17 +1,19 @@
-"""Mutual-information-constrained Monte-Carlo objectives (004 section 4; METHODS.md M22).
+"""Mutual-information-constrained Monte-Carlo objectives (Melis et al. (2022), section 4;
+METHODS.md M22).
 
 All three estimate the augmented objective O(lambda, x) = ln p(x) +
-lambda KL(p(z|x) || p(z)) of 004 eq. 6 from the same K proposal samples as a
-base estimator S^K of ln p(x) (`monte_carlo.py`):
+lambda KL(p(z|x) || p(z)) of Melis et al. (2022), eq. 6, from the same K
+proposal samples as a base estimator S^K of ln p(x) (`monte_carlo.py`):
 
   KL objective     S^N + lambda (U^M - S^M)                         eq. 11/12
   Renyi objective  S^N + lambda / (alpha - 1) (S_alpha^M - alpha S^M)    eq. 15/16
   power objective  S_alpha^K / alpha                                  eq. 18
 
 U^M is the self-normalised estimate of eq. 9; S_alpha reuses the samples
-with p(x|z)^alpha (section 4.2.1). "N/M" (004 Figures 4 and 7): the first N
-samples estimate ln p(x), the first M the KL term; N = M is the paper's
-plain "K", where the KL objective is (1 - lambda) S^K + lambda U^K exactly.
+with p(x|z)^alpha (section 4.2.1). "N/M" (Melis et al. (2022), Figures 4 and
+7): the first N samples estimate ln p(x), the first M the KL term; N = M is
+the paper's plain "K", where the KL objective is (1 - lambda) S^K + lambda U^K
+exactly.
 With K = 1 all three equal the beta-VAE with beta = 1 - lambda (KL, Renyi)
 or 1 / alpha (power) (Props. 4-6).
 

@@ -1,9 +1,10 @@
 """Monte-Carlo bounds of ln p(x) and their gradient estimators (METHODS.md M23).
 
-Every base estimator of paper 004 has the form S^K = ln (1/K) sum_k f(x, z_k)
-with z_1..z_K drawn from the proposal q(z|x) (004 section 4.1), except the
-ELBO, whose KL term is analytic. What tells the estimators apart is the
-gradient they give, so each is written as a *surrogate*: a [B] tensor whose
+Every base estimator of Melis et al. (2022) has the form
+S^K = ln (1/K) sum_k f(x, z_k) with z_1..z_K drawn from the proposal q(z|x)
+(Melis et al. (2022), section 4.1), except the ELBO, whose KL term is
+analytic. What tells the estimators apart is the gradient they give, so each
+is written as a *surrogate*: a [B] tensor whose
 value is the estimate and whose gradient (by autodiff, with respect to the
 decoder, the prior and the encoder alike) is the estimator's gradient.
 
@@ -30,8 +31,8 @@ decoder, the prior and the encoder alike) is the estimator's gradient.
              K = 1 the paper uses reinforce.
 
 Each bound also has a "power" version S_alpha^K, the same estimator with
-p(x|z) replaced by p(x|z)^alpha (004 section 4.2.1): every log term of
-ln p(x|z) is scaled by alpha, the samples are reused.
+p(x|z) replaced by p(x|z)^alpha (Melis et al. (2022), section 4.2.1): every
+log term of ln p(x|z) is scaled by alpha, the samples are reused.
 
 How DReG is wired into one surrogate: the decoder runs once on
 [stop_gradient(z); z] (2K samples), which gives ln p(x|z_k) with only the
@@ -40,8 +41,9 @@ zero and only the z path. The surrogate weights the first by w~_k and the
 second by w~_k^2, both held constant.
 
 Score-function estimators are applied by `score_function_surrogate` to the
-*objective* (004's KL, Renyi or power objective is a function of the same
-per-sample terms), because their learning signal is the objective's value.
+*objective* (the KL, Renyi or power objective of Melis et al. (2022) is a
+function of the same per-sample terms), because their learning signal is the
+objective's value.
 """
 
 from typing import Callable
@@ -87,7 +89,8 @@ class SampleTerms(NamedTuple):
     return self.log_likelihood.shape[0]
 
   def first(self, count):
-    """The terms of the first `count` samples (004's "N/M" sample counts)."""
+    """The terms of the first `count` samples (the "N/M" sample counts of Melis et al.
+    (2022))."""
     return SampleTerms(*[value if value is None or name == "kl" else value[:count]
                          for name, value in zip(self._fields, self)])
 
@@ -104,7 +107,7 @@ def check_estimator(estimator, num_samples):
     raise ValueError(f"The number of samples must be >= 1, got {num_samples}.")
   if estimator == "vimco" and num_samples < 2:
     raise ValueError("VIMCO's leave-one-out baseline needs at least 2 samples; with 1 sample "
-                     "use estimator='reinforce' (004 section 7.1.5).")
+                     "use estimator='reinforce' (Melis et al. (2022), section 7.1.5).")
 
 
 def _held_parameters(posterior):
@@ -175,7 +178,8 @@ def _value_with_gradient_of(value, surrogate):
 
 
 def log_marginal(terms, estimator, alpha=1.0):
-  """The base estimate S^K (alpha = 1) or S_alpha^K of 004 eq. 17, as a surrogate [B].
+  """The base estimate S^K (alpha = 1) or S_alpha^K of Melis et al. (2022), eq. 17, as a
+  surrogate [B].
 
   For reinforce and vimco the value and the direct gradient (z held) are
   returned; the score-function part is added to the whole objective by
@@ -207,7 +211,8 @@ def _dreg_surrogate(terms, alpha):
 
 
 def self_normalised_log_likelihood(terms):
-  """U^K of 004 eq. 9: sum_k w~_k ln p(x|z_k), w~ the normalised weights, [B].
+  """U^K of Melis et al. (2022), eq. 9: sum_k w~_k ln p(x|z_k), w~ the normalised
+  weights, [B].
 
   Differentiated pathwise (weights included); the paper does not specify
   U's gradient estimator, and this is the plain derivative of eq. 9.
@@ -217,11 +222,12 @@ def self_normalised_log_likelihood(terms):
 
 
 def true_kl_estimate(terms):
-  """U^K - ln p^K(x) (004 eq. 12 with the IWAE estimate, E6): estimates KL(p(z|x) || p(z)).
+  """U^K - ln p^K(x) (Melis et al. (2022), eq. 12, with the IWAE estimate, E6): estimates
+  KL(p(z|x) || p(z)).
 
-  Consistent as K grows (004 Prop. 2 (i)). For K = 1 it is ln q(z|x) / p(z),
-  KL(q || p) in expectation (Prop. 4), which can lie below the true KL:
-  Prop. 2 (ii)'s upward bias needs more than E[S^K] <= ln p(x).
+  Consistent as K grows (Melis et al. (2022), Prop. 2 (i)). For K = 1 it is
+  ln q(z|x) / p(z), KL(q || p) in expectation (Prop. 4), which can lie below the
+  true KL: Prop. 2 (ii)'s upward bias needs more than E[S^K] <= ln p(x).
   """
   return self_normalised_log_likelihood(terms) - log_mean_exp(terms.log_weights())
 

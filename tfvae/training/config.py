@@ -33,7 +33,8 @@ DATASET_DEFAULTS = {
                      epochs=20),
     "array_file": dict(network="conv", hidden_dim=256, latent_dim=32, batch_size=64,
                        epochs=20),
-    # 004 section 7.1.1: embeddings and hidden layers of 128, 40 continuous latents.
+    # Melis et al. (2022), section 7.1.1: embeddings and hidden layers of 128, 40
+    # continuous latents.
     "uniform10k": dict(network="symbol", embed_dim=128, hidden_dim=128, latent_dim=40,
                        batch_size=64, epochs=5),
 }
@@ -63,7 +64,8 @@ class SharedConfig:
   embed_dim: int | None = None
   hidden_dim: int | None = None
   latent_dim: int | None = None
-  # Gaussian latents, or latent_dim categoricals of num_categories (004; M24).
+  # Gaussian latents, or latent_dim categoricals of num_categories (Melis et
+  # al. (2022); M24).
   latent_type: str = "gaussian"
   num_categories: int = 10
   # p(z): None for the latents' own (N(0, I) or uniform), or "mog" with
@@ -71,7 +73,7 @@ class SharedConfig:
   prior: str | None = None
   prior_components: int = 10
   # Text decoders: dropout of the LSTM's inputs and outputs, masks shared by
-  # the K samples of a sentence (004 section 7.2.5).
+  # the K samples of a sentence (Melis et al. (2022), section 7.2.5).
   dropout_in: float = 0.0
   dropout_out: float = 0.0
   share_dropout_masks: bool = False

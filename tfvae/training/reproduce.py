@@ -1,10 +1,11 @@
 """Reproduction tables: every method of a paper table trained on one architecture.
 
 `run_table("ptb_classic", "cpu", ...)` trains the rows of the PTB table of the
-classic posterior-collapse remedies (000; METHODS.md section 4), each from its
-preset with the scale's shared architecture, evaluates them with the same
-metrics (IW-NLL with 500 samples, PPL, recon, KL, MI, AU, Dis-1/2) and writes a
-markdown table with the published numbers beside ours. Finished rows (a
+classic posterior-collapse remedies (Fang et al. (2019), Ding and Gimpel (2021);
+METHODS.md section 4), each from its preset with the scale's shared
+architecture, evaluates them with the same metrics (IW-NLL with 500 samples,
+PPL, recon, KL, MI, AU, Dis-1/2) and writes a markdown table with the
+published numbers beside ours. Finished rows (a
 results.json in their run directory) are read back, not retrained, so an
 interrupted table resumes where it stopped.
 """
@@ -33,8 +34,9 @@ class Row:
   published: str = "—"
 
 
-# Published PTB numbers (000 via METHODS.md section 4): "-ELBO/PPL/KL/MI/AU" of
-# Fang et al.'s table; "PPL/Recon/KL/AU" of the FlowPrior table where marked.
+# Published PTB numbers (via METHODS.md section 4): "-ELBO/PPL/KL/MI/AU" of the
+# table of Fang et al. (2019); "PPL/Recon/KL/AU" of the FlowPrior table of Ding
+# and Gimpel (2021) where marked.
 PTB_CLASSIC = (
     Row("VAE", "vae", published="102.6 / 108.26 / 1.08 / 0.8 / 2"),
     Row("beta-VAE (0.5)", "beta_vae", published="104.5 / 117.92 / 7.50 / 3.1 / 5"),

@@ -1,12 +1,13 @@
-"""Pareto fronts of NLL against latent use over a sweep (004 section 7; METHODS.md E11).
+"""Pareto fronts of NLL against latent use over a sweep (Melis et al. (2022), section 7;
+METHODS.md E11).
 
-004 compares inference methods by the best NLL each reaches at every level of
-mutual information I(X; Z): for one series (a base estimator with K samples
-and an objective) it trains one model per hyperparameter setting (lambda,
-the learning rate; alpha for the power objective), measures each with
-K = 100 samples (NLL = -IWAE estimate of ln p(x), MI = mean U - S, the
-true-posterior KL of eq. 12; 004 section 7.1.2) and keeps the points that no
-other point beats in both (`metrics.pareto_front`).
+Melis et al. (2022) compare inference methods by the best NLL each reaches at
+every level of mutual information I(X; Z): for one series (a base estimator
+with K samples and an objective) it trains one model per hyperparameter
+setting (lambda, the learning rate; alpha for the power objective), measures
+each with K = 100 samples (NLL = -IWAE estimate of ln p(x), MI = mean U - S,
+the true-posterior KL of eq. 12; Melis et al. (2022), section 7.1.2) and keeps
+the points that no other point beats in both (`metrics.pareto_front`).
 
 `run_sweep` trains every point of every series through the training loop (so
 each is an ordinary run directory, with checkpoints and TensorBoard logs, and
@@ -24,19 +25,20 @@ into the output directory:
                text and, per series, NLL of the front points at step
                round(1000 * MI) (a curve in TensorBoard's scalar view).
 
-Tasks (`TASKS`): `uniform10k` (D2; 004 section 7.1 with the 7.1.1
-networks), at scale `paper` (10000 symbols, 20,000 steps of batch 64) or
+Tasks (`TASKS`): `uniform10k` (D2; Melis et al. (2022), section 7.1 with the
+7.1.1 networks), at scale `paper` (10000 symbols, 20,000 steps of batch 64) or
 `cpu` (1000 symbols and 2,000 steps: the softmax over 10000 symbols for 2K
-samples of DReG made a step about 1 s on 2 cores); `ptb35` (004 section 7.2:
-PTB cut at 35 tokens, bidirectional encoder, z added to the decoder's inputs,
-dropout masks shared by a sentence's samples, sizes 128), at scale `paper`
-(40,000 steps of batch 64) or `cpu` (250 steps of batch 16 with a 5,000-word
-vocabulary and three values of lambda, under 90 minutes on 2 cores for the
-default series). Latents: 40 continuous, or 8 categoricals of 10.
+samples of DReG made a step about 1 s on 2 cores); `ptb35` (Melis et al.
+(2022), section 7.2: PTB cut at 35 tokens, bidirectional encoder, z added to
+the decoder's inputs, dropout masks shared by a sentence's samples, sizes
+128), at scale `paper` (40,000 steps of batch 64) or `cpu` (250 steps of batch
+16 with a 5,000-word vocabulary and three values of lambda, under 90 minutes
+on 2 cores for the default series). Latents: 40 continuous, or 8 categoricals
+of 10.
 
-`estimator="vqvae"` sweeps the VQ-VAE baseline of 004's appendix A instead:
-no MI term, its latent use set by the number of latents and of codes
-(`vq_shapes`), whose KL to the uniform prior is n ln C.
+`estimator="vqvae"` sweeps the VQ-VAE baseline of Melis et al. (2022),
+appendix A, instead: no MI term, its latent use set by the number of latents
+and of codes (`vq_shapes`), whose KL to the uniform prior is n ln C.
 """
 
 import csv
@@ -60,7 +62,7 @@ from tfvae.training import loop
 # Per task: the Config fields of every point, and per scale more fields, the
 # training steps, how many test examples measure a point (in batches of
 # `eval_batch`, so that batch x 100 samples fit in memory), and the default
-# grid. ptb35's NLL and MI are per token (004 section 7.2.3).
+# grid. ptb35's NLL and MI are per token (Melis et al. (2022), section 7.2.3).
 TASKS = {
     "uniform10k": {
         "fields": dict(dataset="uniform10k", network="symbol", batch_size=64),
@@ -89,7 +91,8 @@ SCALES = ("paper", "cpu")
 DEFAULT_LAMBDAS = (0.0, 0.4, 0.7, 0.85, 0.95)
 DEFAULT_LEARNING_RATES = (1e-3, 3e-3)
 POINT_RESULTS = "sweep_point.json"
-# 004 section 7.1.5: 8 categorical latents (of 10 categories, the config default).
+# Melis et al. (2022), section 7.1.5: 8 categorical latents (of 10 categories,
+# the config default).
 CATEGORICAL_LATENTS = {"categorical": 8}
 EVAL_SAMPLES = 100
 VQ_VAE = "vqvae"  # The --estimator value that sweeps the VQ-VAE baseline instead.
@@ -132,7 +135,8 @@ class SweepSpec:
 
 
 def series_label(estimator, samples, objective, num_marginal=None, num_kl=None):
-  """"dreg 16 renyi", or "dreg 16/1 kl" for asymmetric sample counts (004 Fig. 4)."""
+  """"dreg 16 renyi", or "dreg 16/1 kl" for asymmetric sample counts (Melis et al.
+  (2022), Fig. 4)."""
   counts = str(samples)
   if num_marginal is not None or num_kl is not None:
     counts = f"{num_marginal or samples}/{num_kl or samples}"
@@ -163,13 +167,16 @@ def point_configs(spec, out_dir):
 
 
 def _mi_grid(spec, scale):
-  """(series label, run name, Config fields) of 004's objectives over lambda and alpha."""
+  """(series label, run name, Config fields) of the objectives of Melis et al. (2022)
+  over lambda and alpha."""
   latent_dim = spec.latent_dim or CATEGORICAL_LATENTS.get(spec.latent_type)
   for samples, objective in itertools.product(spec.samples, spec.objectives):
-    # VIMCO has no single-sample form; 004 (7.1.5) puts REINFORCE 1 in its place.
+    # VIMCO has no single-sample form; Melis et al. (2022, section 7.1.5) put
+    # REINFORCE 1 in its place.
     estimator = "reinforce" if (spec.estimator, samples) == ("vimco", 1) else spec.estimator
     label = series_label(estimator, samples, objective, spec.num_marginal, spec.num_kl)
-    # The power objective ties lambda to alpha (004 eq. 18): sweep alpha alone.
+    # The power objective ties lambda to alpha (Melis et al. (2022), eq. 18): sweep
+    # alpha alone.
     lambdas = ((0.0,) if objective == "power" else
                spec.lambdas or scale.get("lambdas", DEFAULT_LAMBDAS))
     alphas = (1.0,) if objective == "kl" else spec.alphas
@@ -182,7 +189,8 @@ def _mi_grid(spec, scale):
 
 
 def _vq_grid(spec):
-  """The VQ-VAE baseline (004 appendix A): its latent use is set by n latents of C codes."""
+  """The VQ-VAE baseline (Melis et al. (2022), appendix A): its latent use is set by n
+  latents of C codes."""
   for latents, categories in spec.vq_shapes:
     yield ("vqvae", f"vqvae_{latents}x{categories}",
            dict(model="vqvae", latent_dim=latents, num_categories=categories))
