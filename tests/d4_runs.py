@@ -1,7 +1,7 @@
 """Short training runs on the D4 data set, where the plain VAE collapses (test helpers).
 
 One run per remedy on the synthetic mixture-of-Gaussians text (METHODS.md D4,
-003 section 4.3) with the default small LSTM VAE, Adam 1e-3, batches of 64 in
+Shen et al. (2021), section 4.3) with the default small LSTM VAE, Adam 1e-3, batches of 64 in
 the same order and the same initial weights, so that each behavioural test can
 hold a remedy against the plain VAE.
 """

@@ -1,4 +1,4 @@
-"""Behaviour on the D4 data set, where the plain VAE collapses (003 section 4.3).
+"""Behaviour on the D4 data set, where the plain VAE collapses (Shen et al. (2021), section 4.3).
 
 One short training run per remedy on the synthetic mixture-of-Gaussians text
 (METHODS.md D4) with the default small LSTM VAE; each test checks what the
@@ -28,7 +28,10 @@ def test_plain_vae_collapses():
 
 
 def test_smaller_beta_keeps_more_information():
-  """beta < 1 trades reconstruction for rate (000 PTB table: KL 7.50 at beta 0.5 vs 1.08)."""
+  """beta < 1 trades reconstruction for rate.
+
+  Fang et al. (2019), PTB table: KL 7.50 at beta 0.5 vs 1.08.
+  """
   _, kl = d4_runs.train(beta=0.2)
   assert kl[-100:].mean() > _plain_vae_kl()[-100:].mean() + 1.0
 
@@ -42,8 +45,8 @@ def test_free_bits_hold_kl_near_lambda():
 
 
 def test_annealing_holds_kl_up_while_beta_is_small_then_collapses_at_beta_one():
-  """Bowman et al.: while the KL weight warms up from 0 the encoder encodes; Li et al. 2019
-  (000, Yahoo table: "+ anneal", KL 0.00, AU 0) find the latent lost again once it is 1.
+  """Bowman et al.: while the KL weight warms up from 0 the encoder encodes; Li et al. (2019)
+  (Yahoo table: "+ anneal", KL 0.00, AU 0) find the latent lost again once it is 1.
 
   Warm-up over the first 100 of 300 steps. Measured (AVX2 host): KL 2.0 in the first
   50 steps against 0.37 for the plain VAE, then, from step 200, 0.07 against 0.09: the
@@ -75,7 +78,7 @@ def test_cyclical_annealing_reopens_the_latent_at_every_cycle():
 
 
 def test_controller_steers_kl_to_the_desired_value():
-  """ControlVAE (000, Algorithm 1): the observed KL settles near v_kl."""
+  """ControlVAE (Shao et al. (2020), Algorithm 1): the observed KL settles near v_kl."""
   _, kl = d4_runs.train(model="controlvae", desired_kl=3.0, kp=0.5, ki=0.01,
                         callbacks=[models.KLController()])
   assert abs(kl[-50:].mean() - 3.0) < 1.0

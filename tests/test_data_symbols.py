@@ -1,4 +1,4 @@
-"""The uniform-symbol data set D2 (004 section 7.1)."""
+"""The uniform-symbol data set D2 (Melis et al. (2022), section 7.1)."""
 
 import numpy as np
 import pytest

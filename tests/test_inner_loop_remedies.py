@@ -1,7 +1,7 @@
 """Behaviour on D4 of the remedies with an inner loop: SA-VAE and aggressive training.
 
-Short runs on the synthetic mixture-of-Gaussians text (METHODS.md D4, 003
-section 4.3) from tests/d4_runs.py; each test holds the method against the same
+Short runs on the synthetic mixture-of-Gaussians text (METHODS.md D4, Shen et al.
+(2021), section 4.3) from tests/d4_runs.py; each test holds the method against the same
 run with its inner loop cut down.
 """
 

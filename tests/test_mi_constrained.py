@@ -1,4 +1,6 @@
-"""004's KL, Renyi and power objectives, and score-function gradients by enumeration (M22-M24).
+"""Melis et al.'s (2022) KL, Renyi and power objectives (M22-M24).
+
+Also score-function gradients, checked by enumeration.
 
 The categorical oracle is a model small enough to enumerate: two latents of
 three categories, four symbols. The expected objective over every K-tuple of
@@ -199,7 +201,7 @@ def test_kl_objective_with_equal_counts_is_eq_11():
 
 
 def test_asymmetric_counts_use_the_first_n_and_m_samples():
-  """N/M = 16/1 (004 Fig. 4): S over 16 samples, the KL term over the first one."""
+  """N/M = 16/1 (Melis et al. (2022), Fig. 4): S over 16 samples, the KL term over the first one."""
   model = _linear_gaussian()
   terms = _terms(model, num_samples=16)
   got = mi_constrained.objective_surrogate(terms, objective="renyi", estimator="iwae", lam=0.5,

@@ -1,4 +1,6 @@
-"""Base estimators of ln p(x) and their gradients against closed-form oracles (004, M23).
+"""Base estimators of ln p(x) and their gradients against closed-form oracles.
+
+The estimators of Melis et al. (2022), M23.
 
 Continuous latents: a linear-Gaussian model (one latent, two observed
 dimensions) whose ln p(x) and p(z|x) are closed form, in float64; the exact
@@ -112,7 +114,7 @@ def _posterior_oracle(model):
 
 
 def test_power_bound_reweights_the_same_samples():
-  """S_alpha (004 eq. 17) uses alpha ln p(x|z) with the very samples of S."""
+  """S_alpha (Melis et al. (2022), eq. 17) uses alpha ln p(x|z) with the very samples of S."""
   model = _linear_gaussian()
   terms = monte_carlo.sample_terms(model, _copies(3), estimator="iwae", num_samples=5,
                                    seed=_seed())

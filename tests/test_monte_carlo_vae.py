@@ -1,4 +1,4 @@
-"""MonteCarloVAE (004): every base estimator under every objective trains, and lambda works."""
+"""MonteCarloVAE (Melis et al. 2022): every estimator under every objective trains; lambda works."""
 
 import functools
 
@@ -90,7 +90,8 @@ def _categorical_true_kl(mi_lambda):
 
 
 def test_without_the_mi_term_categorical_latents_go_unused():
-  """004 section 7.1.3: without the MI term the model fits uniform symbols ignoring z.
+  """Melis et al. (2022), section 7.1.3: without the MI term the model fits uniform
+  symbols ignoring z.
 
   16 symbols, 2 latents of 4 categories (H(Z) = H(X) = ln 16), VIMCO-16, 192
   steps: true KL 0.001 nats at lambda 0, 1.18 at lambda 0.9.
@@ -127,7 +128,8 @@ def _true_kl_after_training(mi_lambda, steps=100):
 
 
 def test_mi_term_keeps_the_true_posterior_informative():
-  """004 section 4: lambda > 0 rewards the true-posterior KL, so the latents carry more.
+  """Melis et al. (2022), section 4: lambda > 0 rewards the true-posterior KL, so the
+  latents carry more.
 
   On D4 after 100 steps of DReG-4 on batches of 32: true KL 0.40 nats at
   lambda 0, 1.34 at 0.9 (with the seed offset by 1 and 2: 0.53 and 1.19,

@@ -34,7 +34,7 @@ def test_categorical_series_use_eight_latents_and_check_the_estimator(tmp_path):
   spec = sweep.SweepSpec(estimator="vimco", latent_type="categorical", samples=(1, 16),
                          lambdas=(0.5,), learning_rates=(1e-3,))
   assert [(label, config.estimator) for label, config in sweep.point_configs(spec, "d")] == [
-      ("reinforce 1 renyi", "reinforce"), ("vimco 16 renyi", "vimco")]  # 004 Fig. 6.
+      ("reinforce 1 renyi", "reinforce"), ("vimco 16 renyi", "vimco")]  # Melis et al. (2022), Fig. 6.
   with pytest.raises(config_lib.ConfigError, match="reinforce or vimco"):
     sweep.point_configs(sweep.SweepSpec(latent_type="categorical"), str(tmp_path))
 
