@@ -129,7 +129,8 @@ def prepare(data_dir: str, *, tarball: str | None = None, url: str = PTB_URL) ->
     return extract_ptb(download(url, os.path.join(tmp, "simple-examples.tgz")), data_dir)
 
 
-def main(argv: list[str] | None = None) -> int:
+def argument_parser() -> argparse.ArgumentParser:
+  """The command line of `python -m tfvae.data.prepare_ptb`."""
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument(
     "--data_dir",
@@ -138,6 +139,11 @@ def main(argv: list[str] | None = None) -> int:
   )
   parser.add_argument("--tarball", help="use this simple-examples.tgz instead of downloading")
   parser.add_argument("--url", default=PTB_URL, help="where to download the tarball from")
+  return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+  parser = argument_parser()
   args = parser.parse_args(argv)
   if not args.data_dir:
     parser.error(f"give --data_dir or set {DATA_DIR_ENV}")
