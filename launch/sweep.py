@@ -5,9 +5,10 @@ E11).
 
 trains one model per (lambda, learning rate) (alpha for --objective=power) for
 every series (--samples x --objective), measures NLL and MI (U - S) with 100
-samples, and writes points.csv, front.csv, front.png, front.md and TensorBoard
-summaries into --out_dir (default runs/sweep/<task>_<scale>_<estimator>).
-Rerunning resumes: finished points are read back.
+samples, and writes points.csv, front.csv, front.png and .svg, front.md and
+TensorBoard summaries into --out_dir (default
+runs/sweep/<task>_<scale>_<estimator>). Rerunning resumes: finished points are
+read back. --replot redraws the outputs from points.csv alone.
 """
 
 from absl import app
@@ -47,6 +48,8 @@ flags.DEFINE_integer("steps", None, "Training steps per point (default: the scal
 flags.DEFINE_integer("batch_size", None, "Batch size (default: the task's).")
 flags.DEFINE_integer("seed", 0, "Seed of every point.")
 flags.DEFINE_string("out_dir", None, "Output directory.")
+flags.DEFINE_bool("replot", False, "Only redraw: rewrite the figure, tables and summary of "
+                  "--out_dir from its points.csv, training nothing.")
 
 
 def _numbers(values, kind, flag):
@@ -84,7 +87,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments {argv[1:]}; all options are --flags.")
   out_dir = FLAGS.out_dir or f"runs/sweep/{FLAGS.task}_{FLAGS.scale}_{FLAGS.estimator}"
-  table = common.run_or_exit(lambda: sweep.run_sweep(spec_from_flags(), out_dir))
+  run = sweep.replot if FLAGS.replot else sweep.run_sweep
+  table = common.run_or_exit(lambda: run(spec_from_flags(), out_dir))
   print(table)
 
 

@@ -208,6 +208,7 @@ def test_sweep_writes_the_front_and_resumes(tmp_path):
   assert len(rows) == 2 and {row["series"] for row in rows} == {"dreg 1 renyi", "dreg 2 renyi"}
   assert all(math.isfinite(float(row["nll"])) for row in rows)
   assert (tmp_path / "front.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+  assert "dreg 2 renyi" in (tmp_path / "front.svg").read_text()  # The legend.
   tags = {value.tag for event in _events(tmp_path / "summary") for value in event.summary.value}
   assert {"pareto_front", "optimum_nll"} <= tags
   # A rerun reads every point back instead of training it again.

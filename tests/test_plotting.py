@@ -1,50 +1,59 @@
-"""The Pareto-front picture: ticks, where points and lines land, errors."""
+"""The Pareto-front figure: what it shows, read back from the figure object, and its files."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tfvae import plotting
+from tfvae.training import sweep
 
 
-@pytest.mark.parametrize("low, high", [(0.0, 6.0), (9.1, 10.9), (9.16, 9.33), (-0.4, 0.3),
-                                       (2.0, 2.0)])
-def test_ticks_cover_the_range_with_round_steps(low, high):
-  ticks = plotting.nice_ticks(low, high)
-  assert ticks[0] <= low and ticks[-1] >= high and 2 <= len(ticks) <= 12
-  steps = np.diff(ticks)
-  np.testing.assert_allclose(steps, steps[0])
-  mantissa = steps[0] / 10 ** np.floor(np.log10(steps[0]))
-  assert any(np.isclose(mantissa, m) for m in (1, 2, 2.5, 5))
+def _front():
+  return plotting.front_figure([("dreg 1 renyi", [4.0, 0.0, 2.0], [11.0, 9.5, 10.0]),
+                                ("dreg 16 renyi", [1.0], [9.3])],
+                               optimum=9.2, title="Pareto fronts: uniform10k, cpu scale")
 
 
-def _has_colour(pixels, colour):
-  return np.all(pixels == np.array(colour, np.uint8), axis=-1)
+def test_the_front_shows_its_series_in_increasing_mi_with_the_optimum_labelled():
+  axes = _front().axes[0]
+  assert axes.get_title() == "Pareto fronts: uniform10k, cpu scale"
+  assert axes.get_xlabel() == "mutual information I(X; Z), U - S estimate [nats]"
+  assert axes.get_ylabel() == "NLL [nats]"
+  legend = axes.get_legend()
+  assert legend.get_title().get_text() == "estimator, K, objective"
+  assert [text.get_text() for text in legend.get_texts()] == [
+      "dreg 1 renyi", "dreg 16 renyi", "optimum NLL 9.200 nats"]
+  first, second, optimum = axes.get_lines()
+  np.testing.assert_array_equal(first.get_xdata(), [0.0, 2.0, 4.0])
+  np.testing.assert_array_equal(first.get_ydata(), [9.5, 10.0, 11.0])
+  assert first.get_marker() == "o" and first.get_color() != second.get_color()
+  np.testing.assert_array_equal(optimum.get_ydata(), [9.2, 9.2])
+  assert optimum.get_linestyle() == "--"
 
 
-def test_points_and_optimum_land_where_the_axes_say():
-  png = plotting.front_png([([0.0, 2.0, 4.0], [9.5, 10.0, 11.0]), ([1.0], [9.3])], optimum=9.2,
-                           width=400, height=300)
-  pixels = tf.io.decode_png(png).numpy()
-  assert pixels.shape == (300, 400, 3)
-  blue = _has_colour(pixels, plotting.COLOURS[0])
-  orange = _has_colour(pixels, plotting.COLOURS[1])
-  grey = _has_colour(pixels, (150, 150, 150))
-  assert blue.sum() > 50 and orange.sum() >= 40  # Squares of 7x7 (and blue's segments).
-  # The lowest NLL is the orange point, the highest MI the blue one.
-  assert np.argwhere(orange)[:, 0].max() > np.argwhere(blue)[:, 0].max()
-  assert np.argwhere(blue)[:, 1].max() > np.argwhere(orange)[:, 1].max()
-  # The optimum is one dashed row below (larger row index than) every point.
-  rows = np.unique(np.argwhere(grey)[:, 0])
-  assert len(rows) == 1 and rows[0] > np.argwhere(orange)[:, 0].max()
-  assert 0.3 < grey[rows[0]].sum() / 400 < 0.6  # Dashed: about half of the width.
+def test_the_figure_is_written_as_png_and_svg(tmp_path):
+  paths = plotting.save_figure(_front(), str(tmp_path / "sub" / "front"))
+  assert paths == [str(tmp_path / "sub" / "front.png"), str(tmp_path / "sub" / "front.svg")]
+  png = (tmp_path / "sub" / "front.png").read_bytes()
+  assert tf.io.decode_png(png).shape == (480, 640, 4)
+  svg = (tmp_path / "sub" / "front.svg").read_text()
+  assert svg.lstrip().startswith("<?xml") and "dreg 16 renyi" in svg
+  assert plotting.png_bytes(_front())[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_sweep_labels_its_axes_per_token_for_ptb35():
+  rows = [dict(series="dreg 16 kl", mi=0.1, nll=5.0, on_front=True)]
+  axes = sweep.front_figure(rows, sweep.SweepSpec(task="ptb35", scale="cpu")).axes[0]
+  assert axes.get_ylabel() == "NLL [nats per token]"
+  assert axes.get_title() == "Pareto fronts: ptb35, cpu scale"
+  assert len(axes.get_lines()) == 1  # No optimum known for PTB.
 
 
 @pytest.mark.parametrize("series, message", [
-    ([], "1 to 8 series"),
-    ([([0.0], [np.nan])], "finite"),
-    ([([], [])], "at least one point"),
+    ([], "1 to 10 series"),
+    ([("a", [0.0], [np.nan])], "not finite"),
+    ([("a", [], [])], "at least one point"),
 ])
 def test_bad_series_are_refused(series, message):
   with pytest.raises(ValueError, match=message):
-    plotting.front_png(series)
+    plotting.front_figure(series, title="t")

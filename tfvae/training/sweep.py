@@ -18,9 +18,12 @@ into the output directory:
                its latents x codes), lambda, alpha, learning rate, NLL, MI,
                whether it is on its series' front;
   front.csv    the front points only;
-  front.png    NLL (y) against MI (x), one colour per series
-               (`plotting.COLOURS` in series order), a dashed line at the
-               task's optimum NLL (ln of the number of symbols for D2);
+  front.png, front.svg
+               the figure (`plotting.front_figure`): NLL (y) against MI (x),
+               one labelled series per estimator, K and objective, axes in
+               nats (per token for ptb35), a labelled dashed line at the
+               task's optimum NLL (ln of the number of symbols for D2), a
+               title naming the task and the scale;
   tensorboard  events under <out>/summary: the picture, the front table as
                text and, per series, NLL of the front points at step
                round(1000 * MI) (a curve in TensorBoard's scalar view).
@@ -128,8 +131,8 @@ class SweepSpec:
     for name in ("samples", "objectives", "lambdas", "learning_rates", "alphas"):
       if getattr(self, name) is not None and not getattr(self, name):
         raise config_lib.ConfigError(f"--{name} needs at least one value.")
-    if len(self.samples) * len(self.objectives) > len(plotting.COLOURS):
-      raise config_lib.ConfigError(f"At most {len(plotting.COLOURS)} series (--samples x "
+    if len(self.samples) * len(self.objectives) > plotting.MAX_SERIES:
+      raise config_lib.ConfigError(f"At most {plotting.MAX_SERIES} series (--samples x "
                                    "--objectives) fit one picture.")
     return self
 
@@ -275,10 +278,7 @@ def _csv(rows):
 def front_table(rows, optimum):
   """Markdown table of the front points, series by series, in increasing MI."""
   known = "unknown" if optimum is None else f"{optimum:.3f}"
-  lines = [f"optimum NLL {known}; colours in series order: "
-           + ", ".join(f"{label} ({name})" for label, name in
-                       zip(dict.fromkeys(r["series"] for r in rows), _COLOUR_NAMES)),
-           "", "| series | objective | lambda | alpha | lr | NLL | MI |",
+  lines = [f"optimum NLL {known}", "", "| series | objective | lambda | alpha | lr | NLL | MI |",
            "|---|---|---|---|---|---|---|"]
   for row in sorted((r for r in rows if r["on_front"]), key=lambda r: (r["series"], r["mi"])):
     lines.append(f"| {row['series']} | {row['objective']} | {row['lambda']:g} | {row['alpha']:g} | "
@@ -286,37 +286,65 @@ def front_table(rows, optimum):
   return "\n".join(lines)
 
 
-_COLOUR_NAMES = ("blue", "orange", "green", "red", "purple", "brown", "pink", "cyan")
+def front_figure(rows, spec):
+  """The figure of the fronts of `rows` (`plotting.front_figure`) for `spec`'s task and scale."""
+  front = [row for row in rows if row["on_front"]]
+  series = []
+  for label in dict.fromkeys(row["series"] for row in rows):
+    points = [row for row in front if row["series"] == label]
+    series.append((label, [row["mi"] for row in points], [row["nll"] for row in points]))
+  unit = "nats per token" if TASKS[spec.task]["per_token"] else "nats"
+  return plotting.front_figure(series, optimum=optimum_nll(spec), unit=unit,
+                               title=f"Pareto fronts: {spec.task}, {spec.scale} scale")
 
 
 def write_outputs(rows, spec, out_dir):
-  """points.csv, front.csv, front.png, front.md and the TensorBoard summary; returns front.md."""
+  """points.csv, front.csv, front.png and .svg, front.md and the TensorBoard summary.
+
+  Returns front.md's table.
+  """
   optimum = optimum_nll(spec)
   tf.io.gfile.makedirs(out_dir)
   front = [row for row in rows if row["on_front"]]
-  labels = list(dict.fromkeys(row["series"] for row in rows))
-  series = []
-  for label in labels:
-    points = [row for row in front if row["series"] == label]
-    series.append(([row["mi"] for row in points], [row["nll"] for row in points]))
-  png = plotting.front_png(series, optimum=optimum)
+  figure = front_figure(rows, spec)
+  plotting.save_figure(figure, os.path.join(out_dir, "front"))
+  png = plotting.png_bytes(figure)
   table = front_table(rows, optimum)
-  for name, content, mode in (("points.csv", _csv(rows), "w"), ("front.csv", _csv(front), "w"),
-                              ("front.png", png, "wb"), ("front.md", table + "\n", "w")):
-    with tf.io.gfile.GFile(os.path.join(out_dir, name), mode) as f:
+  for name, content in (("points.csv", _csv(rows)), ("front.csv", _csv(front)),
+                        ("front.md", table + "\n")):
+    with tf.io.gfile.GFile(os.path.join(out_dir, name), "w") as f:
       f.write(content)
   writer = tf.summary.create_file_writer(os.path.join(out_dir, "summary"))
   with writer.as_default():
     tf.summary.image("pareto_front", tf.image.decode_png(png)[None], step=0)
     tf.summary.text("pareto_front", table, step=0)
-    for label, (mis, nlls) in zip(labels, series):
-      for mi, nll in sorted(zip(mis, nlls)):
-        tf.summary.scalar(f"front_nll/{label.replace(' ', '_')}", nll,
-                          step=max(int(round(1000 * mi)), 0))
+    for row in sorted(front, key=lambda row: (row["series"], row["mi"])):
+      tf.summary.scalar(f"front_nll/{row['series'].replace(' ', '_')}", row["nll"],
+                        step=max(int(round(1000 * row["mi"])), 0))
     if optimum is not None:
       tf.summary.scalar("optimum_nll", optimum, step=0)
   writer.flush()
   return table
+
+
+_FLOAT_COLUMNS = ("lambda", "alpha", "learning_rate", "nll", "mi", "train_seconds")
+
+
+def replot(spec, out_dir):
+  """Rewrites the outputs of a finished sweep from its points.csv (trains nothing).
+
+  Returns front.md's table.
+  """
+  path = os.path.join(out_dir, "points.csv")
+  if not tf.io.gfile.exists(path):
+    raise config_lib.ConfigError(f"No points.csv in {out_dir}: run the sweep first (without "
+                                 "--replot).")
+  with tf.io.gfile.GFile(path) as f:
+    rows = list(csv.DictReader(f))
+  for row in rows:
+    row.update({name: float(row[name]) for name in _FLOAT_COLUMNS})
+    row["on_front"] = row["on_front"] == "True"
+  return write_outputs(rows, spec, out_dir)
 
 
 def run_sweep(spec, out_dir):
