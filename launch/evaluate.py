@@ -31,6 +31,8 @@ flags.DEFINE_integer("seed", 0, "Seed of the importance samples.")
 flags.DEFINE_bool("sort_by_length", False,
                   "Text: batch the split in length order (little padding, a faster pass; the "
                   "default stored order reproduces the numbers of the run's own evaluation).")
+flags.DEFINE_integer("verbose", 1, "1: a progress bar over the batches with the time left; 2: "
+                     "one line per batch; 0: quiet.", lower_bound=0, upper_bound=2)
 flags.mark_flag_as_required("model_dir")
 
 
@@ -42,7 +44,8 @@ def main(argv):
                                chunk_size=FLAGS.eval_chunk_size, seed=FLAGS.seed,
                                batch_size=FLAGS.eval_batch_size,
                                sort_by_length=FLAGS.sort_by_length,
-                               decode_budget=FLAGS.eval_decode_budget or None)
+                               decode_budget=FLAGS.eval_decode_budget or None,
+                               verbose=FLAGS.verbose)
   path = os.path.join(FLAGS.model_dir, f"eval_{FLAGS.split}.json")
   with open(path, "w") as f:
     json.dump(results, f, indent=2, sort_keys=True)

@@ -23,6 +23,8 @@ flags.DEFINE_string("results_dir", "results", "Where the markdown/JSON table goe
 flags.DEFINE_list("rows", None, "Only these rows, by name: vae, beta_vae_0_5, kl_annealing, "
                   "cyclical, fb_lambda_3, ..., pre_train_fb_lambda_8, aggressive, sa_vae, "
                   "controlvae_kl_15.")
+flags.DEFINE_integer("verbose", 1, "1: print 'row i/n' with the time left as each row starts; "
+                     "0: quiet.", lower_bound=0, upper_bound=1)
 
 
 def main(argv):
@@ -30,7 +32,7 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments {argv[1:]}; all options are --flags.")
   runs_dir = FLAGS.runs_dir or f"runs/reproduce/{FLAGS.table}_{FLAGS.scale}"
   markdown = common.run_or_exit(reproduce.run_table, FLAGS.table, FLAGS.scale, runs_dir,
-                                FLAGS.results_dir, rows=FLAGS.rows)
+                                FLAGS.results_dir, rows=FLAGS.rows, verbose=FLAGS.verbose)
   print(markdown)
 
 

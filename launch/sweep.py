@@ -48,6 +48,8 @@ flags.DEFINE_integer("steps", None, "Training steps per point (default: the scal
 flags.DEFINE_integer("batch_size", None, "Batch size (default: the task's).")
 flags.DEFINE_integer("seed", 0, "Seed of every point.")
 flags.DEFINE_string("out_dir", None, "Output directory.")
+flags.DEFINE_integer("verbose", 1, "1: print 'point i/n' with the time left as each point "
+                     "starts; 0: quiet.", lower_bound=0, upper_bound=1)
 flags.DEFINE_bool("replot", False, "Only redraw: rewrite the figure, tables and summary of "
                   "--out_dir from its points.csv, training nothing.")
 
@@ -87,8 +89,11 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments {argv[1:]}; all options are --flags.")
   out_dir = FLAGS.out_dir or f"runs/sweep/{FLAGS.task}_{FLAGS.scale}_{FLAGS.estimator}"
-  run = sweep.replot if FLAGS.replot else sweep.run_sweep
-  table = common.run_or_exit(lambda: run(spec_from_flags(), out_dir))
+  if FLAGS.replot:
+    table = common.run_or_exit(lambda: sweep.replot(spec_from_flags(), out_dir))
+  else:
+    table = common.run_or_exit(lambda: sweep.run_sweep(spec_from_flags(), out_dir,
+                                                       verbose=FLAGS.verbose))
   print(table)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
@@ -49,6 +50,14 @@ def _merge(results, metric):
     results[key] = value
 
 
+def _num_batches(dataset):
+  """The number of batches of `dataset` when it is known, else None."""
+  if isinstance(dataset, tf.data.Dataset):
+    cardinality = int(dataset.cardinality())
+    return cardinality if cardinality >= 0 else None
+  return len(dataset) if hasattr(dataset, "__len__") else None
+
+
 def _first_element(batch):
   return batch[0] if isinstance(batch, (tuple, list)) else batch
 
@@ -57,7 +66,7 @@ def evaluate(model, dataset, *, num_samples: int = 500, chunk_size: int = 100, s
              count_tokens: Callable | None = None, recon_samples: int = 1,
              proposal_variance_factor: float = 1.0, au_threshold: float = 0.01,
              true_kl_samples: int = 0, mi_entropy: str = "analytic",
-             decode_budget: int | None = importance.DECODE_BUDGET) -> dict:
+             decode_budget: int | None = importance.DECODE_BUDGET, verbose: int = 0) -> dict:
   """E1-E6 and the model's own metrics on a finite dataset in one pass; per-example averages.
 
   For each batch x (an element of `dataset`; a tuple/list element is read as
@@ -109,6 +118,8 @@ def evaluate(model, dataset, *, num_samples: int = 500, chunk_size: int = 100, s
       what the papers report; "sampled", lower variance, same expectation).
     decode_budget: the most samples x data elements per decoder call
       (`importance.decoder_log_prob`): bounds memory, same numbers.
+    verbose: 1 shows a progress bar over the batches (with the time left when
+      the dataset knows its length), 2 one line per batch, 0 nothing.
   """
   metrics = standard_metrics(
     seed=seed, num_samples=num_samples, chunk_size=chunk_size, recon_samples=recon_samples,
@@ -124,6 +135,8 @@ def evaluate(model, dataset, *, num_samples: int = 500, chunk_size: int = 100, s
     return {metric.name: metric.batch_values(batch) for metric in metrics}, batch.size
 
   num_examples, tokens = 0, []
+  progress = keras.utils.Progbar(_num_batches(dataset), verbose=verbose, unit_name="batch",
+                                 stateful_metrics=["examples"])
   for index, element in enumerate(dataset):
     x = _first_element(element)
     values, size = step(x, seeds.fold_in(batch_root, index))
@@ -135,7 +148,7 @@ def evaluate(model, dataset, *, num_samples: int = 500, chunk_size: int = 100, s
       if counts.shape[0] != int(size):
         raise ValueError(f"count_tokens returned {counts.shape[0]} counts for a batch of {size}")
       tokens.append(counts)
-    logging.vlog(1, "evaluate: batch %d, %d examples", index, int(size))
+    progress.update(index + 1, values=[("examples", num_examples)])
   if not num_examples:
     raise ValueError("evaluate needs a non-empty dataset")
 

@@ -173,7 +173,8 @@ def evaluate_test_split(config, dataset, model):
   logging.info("Evaluating on the test split with %d importance samples.", config.eval_samples)
   test = metrics.evaluate(model, test_batches(config, dataset), num_samples=config.eval_samples,
                           chunk_size=config.eval_chunk_size, seed=config.seed,
-                          count_tokens=count_tokens, true_kl_samples=config.true_kl_samples)
+                          count_tokens=count_tokens, true_kl_samples=config.true_kl_samples,
+                          verbose=config.verbose)
   if config.generated_sentences and dataset.kind == "text":
     test.update(sample_quality.text_sample_quality(
         model, dataset.vocab, num_sentences=config.generated_sentences, seed=config.seed))
@@ -195,18 +196,21 @@ def restore_run(model_dir, strategy=None):
 
 
 def evaluate_run(model_dir, split="test", num_samples=500, chunk_size=100, seed=0,
-                 batch_size=None, sort_by_length=False, decode_budget=metrics.DECODE_BUDGET):
+                 batch_size=None, sort_by_length=False, decode_budget=metrics.DECODE_BUDGET,
+                 verbose=0):
   """Evaluates the latest checkpoint of a run on `split`; returns the metrics dict.
 
   `sort_by_length` (text) batches the split in length order: far less padding,
   so a faster pass; the averages are the same quantities, estimated with other
   importance samples (each batch draws its own), and He et al.'s per-batch MI
   then averages over batches of similar length. `decode_budget` bounds the
-  decoder's memory (`metrics.decoder_log_prob`).
+  decoder's memory (`metrics.decoder_log_prob`). `verbose` is `metrics.evaluate`'s
+  progress display.
   """
   config, dataset, model = restore_run(model_dir)
   config = dataclasses.replace(config, eval_chunk_size=chunk_size, eval_batch_size=batch_size)
   count_tokens = dataset.count_tokens if dataset.kind == "text" else None
   batches = dataset.batches(split, config.evaluation_batch_size(), by_length=sort_by_length)
   return metrics.evaluate(model, batches, num_samples=num_samples, chunk_size=chunk_size,
-                          seed=seed, count_tokens=count_tokens, decode_budget=decode_budget)
+                          seed=seed, count_tokens=count_tokens, decode_budget=decode_budget,
+                          verbose=verbose)

@@ -22,6 +22,7 @@ from tfvae.training import loop
 from tfvae.training import presets
 from tfvae.training import report
 from tfvae.training.config import ConfigError
+from tfvae.training.progress import ItemProgress
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,7 +129,7 @@ def run_row(config):
   return results["test"], seconds
 
 
-def run_table(table, scale, runs_dir, results_dir, rows=None):
+def run_table(table, scale, runs_dir, results_dir, rows=None, verbose=1):
   """Trains every row of `table` at `scale`; writes and returns the markdown table.
 
   Args:
@@ -137,6 +138,7 @@ def run_table(table, scale, runs_dir, results_dir, rows=None):
     runs_dir: parent of the rows' run directories.
     results_dir: where `<table>_<scale>.md` and `.json` go (also TensorBoard text).
     rows: optional subset of rows by name (`row_name`, e.g. "fb_lambda_3").
+    verbose: 1 prints "row i/n" with the time left as each row starts; 0 nothing.
   """
   if table not in TABLES:
     raise ConfigError(f"--table={table!r} is not one of {', '.join(TABLES)}.")
@@ -146,8 +148,11 @@ def run_table(table, scale, runs_dir, results_dir, rows=None):
     raise ConfigError(f"Unknown rows in {sorted(rows)}; {table} has: {known}.")
   started = time.time()
   measured = []
+  progress = ItemProgress("row", len(selected), verbose=verbose)
   for row in selected:
+    progress.begin(f"{row.label} ({row_name(row)})")
     test, seconds = run_row(row_config(row, scale, runs_dir))
+    progress.end()
     measured.append({"label": row.label, "preset": row.preset, "test": test,
                      "seconds": seconds, "published": row.published})
   markdown = format_table(table, scale, measured, time.time() - started)

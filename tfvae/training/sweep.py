@@ -61,6 +61,7 @@ from tfvae import metrics
 from tfvae import plotting
 from tfvae.training import config as config_lib
 from tfvae.training import loop
+from tfvae.training.progress import ItemProgress
 
 # Per task: the Config fields of every point, and per scale more fields, the
 # training steps, how many test examples measure a point (in batches of
@@ -347,10 +348,18 @@ def replot(spec, out_dir):
   return write_outputs(rows, spec, out_dir)
 
 
-def run_sweep(spec, out_dir):
-  """Trains every point of `spec`, writes the outputs; returns the front table (markdown)."""
+def run_sweep(spec, out_dir, verbose=1):
+  """Trains every point of `spec`, writes the outputs; returns the front table (markdown).
+
+  verbose: 1 prints "point i/n" with the time left as each point starts; 0 nothing.
+  """
   spec.check()
   per_token = TASKS[spec.task]["per_token"]
-  rows = [run_point(label, config, _scale(spec), per_token)
-          for label, config in point_configs(spec, out_dir)]
+  points = point_configs(spec, out_dir)
+  progress = ItemProgress("point", len(points), verbose=verbose)
+  rows = []
+  for label, config in points:
+    progress.begin(os.path.basename(config.model_dir))
+    rows.append(run_point(label, config, _scale(spec), per_token))
+    progress.end()
   return write_outputs(mark_fronts(rows), spec, out_dir)
