@@ -2,8 +2,10 @@
 
 Trains every row of the table (one preset each, one shared architecture),
 evaluates them with the same metrics and writes `<results_dir>/<table>_<scale>.md`
-(and .json, and a TensorBoard text summary under `<runs_dir>/table`). Rerunning
-resumes: finished rows are read back from their run directories.
+(and .json, a figure of NLL against KL and MI as .png and .svg, and the table
+and figure to TensorBoard under `<runs_dir>/table`). Rerunning resumes:
+finished rows are read back from their run directories; --replot redraws the
+figure from the .json.
 """
 
 from absl import app
@@ -23,6 +25,8 @@ flags.DEFINE_string("results_dir", "results", "Where the markdown/JSON table goe
 flags.DEFINE_list("rows", None, "Only these rows, by name: vae, beta_vae_0_5, kl_annealing, "
                   "cyclical, fb_lambda_3, ..., pre_train_fb_lambda_8, aggressive, sa_vae, "
                   "controlvae_kl_15.")
+flags.DEFINE_bool("replot", False, "Only redraw the table's figure from its .json in "
+                  "--results_dir, training nothing.")
 flags.DEFINE_integer("verbose", 1, "1: print 'row i/n' with the time left as each row starts; "
                      "0: quiet.", lower_bound=0, upper_bound=1)
 
@@ -30,6 +34,11 @@ flags.DEFINE_integer("verbose", 1, "1: print 'row i/n' with the time left as eac
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments {argv[1:]}; all options are --flags.")
+  if FLAGS.replot:
+    for path in common.run_or_exit(reproduce.replot_table, FLAGS.table, FLAGS.scale,
+                                   FLAGS.results_dir):
+      print(f"Written {path}")
+    return
   runs_dir = FLAGS.runs_dir or f"runs/reproduce/{FLAGS.table}_{FLAGS.scale}"
   markdown = common.run_or_exit(reproduce.run_table, FLAGS.table, FLAGS.scale, runs_dir,
                                 FLAGS.results_dir, rows=FLAGS.rows, verbose=FLAGS.verbose)

@@ -49,6 +49,22 @@ def test_a_sweep_labels_its_axes_per_token_for_ptb35():
   assert len(axes.get_lines()) == 1  # No optimum known for PTB.
 
 
+def test_a_table_shows_each_method_against_kl_and_mi_leaving_out_what_is_na():
+  figure = plotting.trade_off_figure([("VAE", 102.6, 1.08, 0.8), ("FB", 101.0, 4.46, None)],
+                                     title="ptb_classic, paper scale")
+  by_kl, by_mi = figure.axes
+  assert figure.get_suptitle() == "ptb_classic, paper scale"
+  assert by_kl.get_xlabel() == "KL(q(z|x) || p(z)) [nats]"
+  assert by_mi.get_xlabel() == "mutual information I(X; Z) [nats]"
+  assert by_kl.get_ylabel() == "NLL [nats]"
+  assert [text.get_text() for text in figure.legends[0].get_texts()] == ["VAE", "FB"]
+  assert [(line.get_xdata()[0], line.get_ydata()[0]) for line in by_kl.get_lines()] == [
+      (1.08, 102.6), (4.46, 101.0)]
+  assert [line.get_label() for line in by_mi.get_lines()] == ["VAE"]  # FB's MI is n/a.
+  with pytest.raises(ValueError, match="at least one method"):
+    plotting.trade_off_figure([], title="t")
+
+
 @pytest.mark.parametrize("series, message", [
     ([], "1 to 10 series"),
     ([("a", [0.0], [np.nan])], "not finite"),

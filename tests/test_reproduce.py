@@ -48,6 +48,9 @@ def test_table_runs_rows_then_reads_them_back(tmp_path, monkeypatch):
     for key in ("nll", "ppl", "kl", "au", "sampled_dis1"):
       assert key in entry["test"], (entry["label"], key)
   assert (results / "ptb_classic_tiny.md").read_text().strip() == markdown.strip()
+  svg = (results / "ptb_classic_tiny.svg").read_text()
+  assert all(entry["label"] in svg for entry in saved)  # The figure's legend.
+  assert (results / "ptb_classic_tiny.png").read_bytes()[:4] == b"\x89PNG"
   assert (runs / "pre_train_fb_lambda_8" / "pretrain" / "checkpoint").exists()
   assert tf.io.gfile.glob(str(runs / "table" / "events.out.tfevents.*"))
 

@@ -3,7 +3,10 @@
 `front_figure` draws the Pareto front of a sweep (METHODS.md E11; Melis et al.
 (2022), section 7): NLL against the mutual information, one labelled series
 per estimator, sample count and objective, and the best possible NLL as a
-labelled dashed line. `save_figure` writes a figure as PNG and SVG;
+labelled dashed line. `trade_off_figure` draws a reproduced table: each method
+a labelled point of NLL against KL and against MI, so the trade-off between
+fitting the data and using the latent is seen at a glance. `save_figure`
+writes a figure as PNG and SVG;
 `png_bytes` gives the PNG that TensorBoard shows as an image, from the same
 figure.
 """
@@ -11,16 +14,18 @@ figure.
 import io
 import os
 
+import matplotlib
 import numpy as np
 import tensorflow as tf
 from matplotlib.figure import Figure
 
-__all__ = ["MAX_SERIES", "front_figure", "png_bytes", "save_figure"]
+__all__ = ["MAX_SERIES", "front_figure", "png_bytes", "save_figure", "trade_off_figure"]
 
 # Series beyond the colours of matplotlib's default cycle would repeat a colour.
 MAX_SERIES = 10
 FORMATS = ("png", "svg")
 _DPI = 100
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 
 
 def front_figure(series, *, title, unit="nats", optimum=None):
@@ -60,6 +65,39 @@ def front_figure(series, *, title, unit="nats", optimum=None):
   axes.set_title(title)
   axes.grid(alpha=0.3)
   axes.legend(title="estimator, K, objective")
+  return figure
+
+
+def trade_off_figure(points, *, title, unit="nats"):
+  """Two panels, NLL against KL and NLL against MI, each method a point named in the legend.
+
+  Args:
+    points: [(label, nll, kl, mi)]; a None KL or MI ("n/a") leaves the method
+      out of that panel.
+    title: names the table, the data set and the scale.
+    unit: of every axis.
+
+  Returns:
+    A matplotlib `Figure`.
+  """
+  if not points:
+    raise ValueError("trade_off_figure needs at least one method.")
+  figure = Figure(figsize=(12, 4.8), dpi=_DPI, layout="constrained")
+  panels = figure.subplots(1, 2, sharey=True)
+  colours = matplotlib.colormaps["tab20"].colors
+  for axes, column, name in ((panels[0], 2, "KL(q(z|x) || p(z))"),
+                             (panels[1], 3, "mutual information I(X; Z)")):
+    for index, point in enumerate(points):
+      label, nll, x = point[0], point[1], point[column]
+      if x is not None and nll is not None:
+        axes.plot([x], [nll], marker=_MARKERS[index % len(_MARKERS)], linestyle="none",
+                  color=colours[index % len(colours)], label=label)
+    axes.set_xlabel(f"{name} [{unit}]")
+    axes.grid(alpha=0.3)
+  panels[0].set_ylabel(f"NLL [{unit}]")
+  figure.legend(*panels[0].get_legend_handles_labels(), loc="outside right center",
+                title="method")
+  figure.suptitle(title)
   return figure
 
 

@@ -18,6 +18,7 @@ import time
 from absl import logging
 import tensorflow as tf
 
+from tfvae import plotting
 from tfvae.training import loop
 from tfvae.training import presets
 from tfvae.training import report
@@ -136,7 +137,8 @@ def run_table(table, scale, runs_dir, results_dir, rows=None, verbose=1):
     table: a name in TABLES.
     scale: a name in SCALES.
     runs_dir: parent of the rows' run directories.
-    results_dir: where `<table>_<scale>.md` and `.json` go (also TensorBoard text).
+    results_dir: where `<table>_<scale>.md`, `.json` and the figure (`.png`, `.svg`,
+      `table_figure`) go; TensorBoard gets the table and the figure.
     rows: optional subset of rows by name (`row_name`, e.g. "fb_lambda_3").
     verbose: 1 prints "row i/n" with the time left as each row starts; 0 nothing.
   """
@@ -162,11 +164,33 @@ def run_table(table, scale, runs_dir, results_dir, rows=None, verbose=1):
     f.write(markdown + "\n")
   with tf.io.gfile.GFile(os.path.join(results_dir, f"{name}.json"), "w") as f:
     json.dump(measured, f, indent=2, sort_keys=True)
+  figure = table_figure(table, scale, measured)
+  plotting.save_figure(figure, os.path.join(results_dir, name))
   writer = tf.summary.create_file_writer(os.path.join(runs_dir, "table"))
   with writer.as_default():
     tf.summary.text(name, markdown, step=0)
+    tf.summary.image(name, tf.image.decode_png(plotting.png_bytes(figure))[None], step=0)
   writer.flush()
   return markdown
+
+
+def table_figure(table, scale, measured):
+  """Each measured row as a labelled point of NLL against KL and MI (`plotting.trade_off_figure`)."""
+  points = [(entry["label"], entry["test"].get("nll"), entry["test"].get("kl"),
+             entry["test"].get("mi_batch")) for entry in measured]
+  return plotting.trade_off_figure(
+      points, title=f"{table}, {scale} scale: test NLL against KL and MI per sentence")
+
+
+def replot_table(table, scale, results_dir):
+  """Redraws `<results_dir>/<table>_<scale>`.png and .svg from its .json (trains nothing)."""
+  path = os.path.join(results_dir, f"{table}_{scale}.json")
+  if not tf.io.gfile.exists(path):
+    raise ConfigError(f"No {path}: reproduce the table first (without --replot).")
+  with tf.io.gfile.GFile(path) as f:
+    measured = json.load(f)
+  return plotting.save_figure(table_figure(table, scale, measured),
+                              os.path.join(results_dir, f"{table}_{scale}"))
 
 
 def format_table(table, scale, measured, seconds):
