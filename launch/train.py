@@ -91,6 +91,9 @@ flags.DEFINE_integer("test_examples", None, "Evaluate only the first N test exam
                      "(rounded up to whole evaluation batches).")
 flags.DEFINE_integer("generated_sentences", 0, "Text: sample this many sentences from the "
                      "prior and report Dis-1/2 and self-BLEU-2/3 (E10).")
+flags.DEFINE_integer("latent_pictures", 500, "After every epoch, draw the posterior means of "
+                     "this many validation examples (TensorBoard image; latents.png at the "
+                     "end); 0: off.")
 flags.DEFINE_integer("eval_samples", 500, "Importance samples K for the final IW-NLL.")
 flags.DEFINE_integer("eval_chunk_size", 100, "Importance samples per chunk.")
 flags.DEFINE_integer("true_kl_samples", 0, "Final evaluation: also the true-posterior KL "

@@ -59,7 +59,8 @@ def assert_tensorboard_scalars(directory, *, epochs, steps_per_epoch, every_step
   """Asserts the scalars docs/training.md lists, each at the steps it must be written at.
 
   Epoch scalars once per epoch at steps 0..epochs-1; step scalars at every
-  multiple of `every_steps` up to the run's last step.
+  multiple of `every_steps` up to the run's last step; the latent picture
+  once per epoch, and latents.png at the end.
   """
   last_step = epochs * steps_per_epoch
   for name in STEP_SCALARS:
@@ -69,3 +70,8 @@ def assert_tensorboard_scalars(directory, *, epochs, steps_per_epoch, every_step
     for name in names:
       values = scalar_values(directory, f"{folder}/epoch_{name}")
       assert [step for step, _ in values] == list(range(epochs)), (folder, name, values)
+  # The picture of the latents (tfvae/training/latent_pictures.py) after every epoch.
+  pictures = sorted(event.step for event in events(pathlib.Path(directory) / "validation")
+                    for value in event.summary.value if value.tag == "latent_means")
+  assert pictures == list(range(epochs)), pictures
+  assert (pathlib.Path(directory) / "latents.png").exists()

@@ -28,8 +28,8 @@ FLAGS = ["--embed_dim=8", "--hidden_dim=16", "--batch_size=32", "--learning_rate
          "--deterministic"]
 TIMEOUT_SECONDS = 150
 # What the chief writes at the top of a run directory (ckpt-N.* besides).
-RUN_DIRECTORY_ENTRIES = {"checkpoint", "config.json", "results.json", "run", "train",
-                         "validation"}
+RUN_DIRECTORY_ENTRIES = {"checkpoint", "config.json", "latents.png", "latents.svg", "results.json",
+                         "run", "train", "validation"}
 
 
 def _free_loopback_ports(count):

@@ -6,7 +6,9 @@ per estimator, sample count and objective, and the best possible NLL as a
 labelled dashed line. `trade_off_figure` draws a reproduced table: each method
 a labelled point of NLL against KL and against MI, so the trade-off between
 fitting the data and using the latent is seen at a glance. `save_figure`
-writes a figure as PNG and SVG;
+writes a figure as PNG and SVG; `latent_figure` draws posterior means in
+two dimensions, coloured by class, over the contours of the aggregate
+posterior (Shen et al. (2021), figure 1);
 `png_bytes` gives the PNG that TensorBoard shows as an image, from the same
 figure.
 """
@@ -19,7 +21,8 @@ import numpy as np
 import tensorflow as tf
 from matplotlib.figure import Figure
 
-__all__ = ["MAX_SERIES", "front_figure", "png_bytes", "save_figure", "trade_off_figure"]
+__all__ = ["MAX_SERIES", "front_figure", "latent_figure", "png_bytes", "save_figure",
+           "trade_off_figure"]
 
 # Series beyond the colours of matplotlib's default cycle would repeat a colour.
 MAX_SERIES = 10
@@ -98,6 +101,42 @@ def trade_off_figure(points, *, title, unit="nats"):
   figure.legend(*panels[0].get_legend_handles_labels(), loc="outside right center",
                 title="method")
   figure.suptitle(title)
+  return figure
+
+
+def latent_figure(points, *, title, axis_labels=("z1", "z2"), labels=None, density=None):
+  """Points in two dimensions (posterior means), coloured by label, over density contours.
+
+  Args:
+    points: [N, 2] coordinates.
+    title: what the points are (model, split, epoch).
+    axis_labels: the names of the two coordinates.
+    labels: optional [N] integer classes; each gets its own colour and legend entry.
+    density: optional (x [G], y [G], values [G, G]) of a density over the plane,
+      values[i, j] at (x[j], y[i]), drawn as contours.
+
+  Returns:
+    A matplotlib `Figure`.
+  """
+  points = np.asarray(points, np.float64)
+  if points.ndim != 2 or points.shape[1] != 2 or not len(points):
+    raise ValueError(f"latent_figure needs [N, 2] points, got shape {points.shape}.")
+  figure = Figure(figsize=(6.4, 5.4), dpi=_DPI, layout="constrained")
+  axes = figure.add_subplot()
+  if density is not None:
+    axes.contour(*density, levels=8, cmap="Greys", linewidths=0.8)
+    axes.plot([], [], color="grey", linewidth=0.8, label="aggregate posterior q(z)")
+  if labels is None:
+    axes.scatter(points[:, 0], points[:, 1], s=8, alpha=0.7, label="posterior means")
+  else:
+    labels = np.asarray(labels)
+    for value in np.unique(labels):
+      chosen = labels == value
+      axes.scatter(points[chosen, 0], points[chosen, 1], s=8, alpha=0.7, label=f"class {value}")
+  axes.set_xlabel(axis_labels[0])
+  axes.set_ylabel(axis_labels[1])
+  axes.set_title(title)
+  axes.legend(loc="best", fontsize=8, markerscale=2)
   return figure
 
 

@@ -105,6 +105,7 @@ class SharedConfig:
   evaluate_test: bool = True
   test_examples: int | None = None
   generated_sentences: int = 0
+  latent_pictures: int = 500
   eval_samples: int = 500
   eval_chunk_size: int = 100
   eval_batch_size: int | None = None
@@ -229,6 +230,9 @@ class SharedConfig:
       if option.choices is not None:
         _check_choice(option.name, getattr(self, option.name), option.choices)
     method.validate(self)
+    if self.latent_pictures < 0:
+      raise ConfigError(f"--latent_pictures must be 0 (off) or a number of validation "
+                        f"examples, got {self.latent_pictures}.")
     if self.generated_sentences < 0 or self.generated_sentences == 1:
       raise ConfigError("--generated_sentences must be 0 (off) or at least 2 (self-BLEU "
                         f"needs references), got {self.generated_sentences}.")

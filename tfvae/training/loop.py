@@ -28,6 +28,7 @@ from tfvae import sample_quality
 from tfvae import schedules
 from tfvae.training import callbacks as run_callbacks
 from tfvae.training import checkpoints
+from tfvae.training import latent_pictures
 from tfvae.training import presets
 from tfvae.training import strategies
 from tfvae.training import summaries
@@ -105,6 +106,9 @@ def train(config):
   if is_chief:
     summaries.write_run_start(config.model_dir, config)
     callbacks.append(summaries.ScalarSummaries(config.model_dir, config.log_every_steps))
+    if config.latent_pictures and "valid" in dataset.splits:
+      callbacks.append(latent_pictures.LatentPictures(dataset, config.model_dir,
+                                                      config.latent_pictures))
   # Every worker saves (MultiWorkerMirroredStrategy needs all of them to).
   callbacks.append(run_callbacks.EpochCheckpoint(run_checkpoint, steps_per_epoch))
   started = time.time()
