@@ -1,4 +1,8 @@
-"""launch.generate and tfvae.text_generation: prior samples, reconstructions, interpolations."""
+"""What a user sees of a trained text run.
+
+launch.generate and tfvae.text_generation (prior samples, reconstructions,
+interpolations), and launch.evaluate --projector.
+"""
 
 import subprocess
 import sys
@@ -89,3 +93,15 @@ def test_bad_requests_get_one_line_errors(text_run, tmp_path):
   result = _generate(f"--model_dir={image_run}")
   assert result.returncode == 1
   assert "needs a text run" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_evaluate_writes_the_projector_of_a_run(text_run):
+  model_dir = text_run[0]
+  result = subprocess.run([sys.executable, "-m", "launch.evaluate", f"--model_dir={model_dir}",
+                           "--eval_samples=1", "--eval_chunk_size=1", "--projector=2",
+                           "--verbose=0"], cwd=ROOT, env=launch_runs.env(),
+                          capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert f"tensorboard --logdir {model_dir / 'projector'}" in result.stdout
+  assert len((model_dir / "projector" / "metadata.tsv").read_text().splitlines()) == 2
+  assert (model_dir / "projector" / "projector_config.pbtxt").exists()

@@ -201,9 +201,10 @@ def restore_run(model_dir, strategy=None):
 
 def evaluate_run(model_dir, split="test", num_samples=500, chunk_size=100, seed=0,
                  batch_size=None, sort_by_length=False, decode_budget=metrics.DECODE_BUDGET,
-                 verbose=0):
+                 verbose=0, restored=None):
   """Evaluates the latest checkpoint of a run on `split`; returns the metrics dict.
 
+  `restored` is `restore_run(model_dir)` when the caller has it already.
   `sort_by_length` (text) batches the split in length order: far less padding,
   so a faster pass; the averages are the same quantities, estimated with other
   importance samples (each batch draws its own), and He et al.'s per-batch MI
@@ -211,7 +212,7 @@ def evaluate_run(model_dir, split="test", num_samples=500, chunk_size=100, seed=
   decoder's memory (`metrics.decoder_log_prob`). `verbose` is `metrics.evaluate`'s
   progress display.
   """
-  config, dataset, model = restore_run(model_dir)
+  config, dataset, model = restored or restore_run(model_dir)
   config = dataclasses.replace(config, eval_chunk_size=chunk_size, eval_batch_size=batch_size)
   count_tokens = dataset.count_tokens if dataset.kind == "text" else None
   batches = dataset.batches(split, config.evaluation_batch_size(), by_length=sort_by_length)
