@@ -8,9 +8,11 @@ import sys
 import tensorflow as tf
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-# A model small enough that a launcher run takes seconds.
-TINY = ["--embed_dim=8", "--hidden_dim=16", "--batch_size=32", "--eval_samples=8",
-        "--eval_chunk_size=4", "--log_every_steps=2", "--verbose=2"]
+# A model small enough that a launcher run takes seconds; no latent pictures
+# (about a second per epoch), which the runs that check them turn on with PICTURES.
+TINY = ["--latent_pictures=0", "--embed_dim=8", "--hidden_dim=16", "--batch_size=32",
+        "--eval_samples=8", "--eval_chunk_size=4", "--log_every_steps=2", "--verbose=2"]
+PICTURES = "--latent_pictures=16"
 
 
 def command(module, *flags):
@@ -55,12 +57,14 @@ EPOCH_SCALARS = {"train": STEP_SCALARS + ("learning_rate",),
                  "validation": ("loss", "recon", "kl", "elbo", "mi", "au", "nll", "ppl")}
 
 
-def assert_tensorboard_scalars(directory, *, epochs, steps_per_epoch, every_steps):
+def assert_tensorboard_scalars(directory, *, epochs, steps_per_epoch, every_steps,
+                               latent_pictures=True):
   """Asserts the scalars docs/training.md lists, each at the steps it must be written at.
 
   Epoch scalars once per epoch at steps 0..epochs-1; step scalars at every
-  multiple of `every_steps` up to the run's last step; the latent picture
-  once per epoch, and latents.png at the end.
+  multiple of `every_steps` up to the run's last step; with `latent_pictures`
+  (a run with --latent_pictures > 0) the picture once per epoch, and
+  latents.png at the end.
   """
   last_step = epochs * steps_per_epoch
   for name in STEP_SCALARS:
@@ -70,6 +74,8 @@ def assert_tensorboard_scalars(directory, *, epochs, steps_per_epoch, every_step
     for name in names:
       values = scalar_values(directory, f"{folder}/epoch_{name}")
       assert [step for step, _ in values] == list(range(epochs)), (folder, name, values)
+  if not latent_pictures:
+    return
   # The picture of the latents (tfvae/training/latent_pictures.py) after every epoch.
   pictures = sorted(event.step for event in events(pathlib.Path(directory) / "validation")
                     for value in event.summary.value if value.tag == "latent_means")

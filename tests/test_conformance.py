@@ -55,6 +55,7 @@ RUN_CASES = [name for name in CASES if name not in ("free_bits", "autoencoder", 
 RUN_FIELDS = {"savae": dict(refine_steps=1)}
 DATA_OPTIONS = dict(num_train=13, num_valid=4, num_test=4, length=5)
 TINY = dict(embed_dim=8, hidden_dim=16, latent_dim=3, optimizer="sgd", learning_rate=0.5, seed=3,
+            latent_pictures=0,
             dataset="synthetic_mog", data_options=DATA_OPTIONS)
 
 

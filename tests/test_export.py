@@ -40,6 +40,7 @@ MAX_WORDS = 12
 MAX_GENERATE = 12
 LATENT_DIM = 4
 TINY = dict(embed_dim=8, hidden_dim=16, latent_dim=LATENT_DIM, epochs=1, steps_per_epoch=2,
+            latent_pictures=0,
             eval_samples=2, eval_chunk_size=2, epoch_eval_batches=1, verbose=0)
 
 

@@ -22,6 +22,7 @@ LATENT_DIM = 4
 SHAPE = (28, 28, 1)
 # A learned prior (--prior=mog): its weights must reach both exports.
 TINY = dict(dataset="binarized_mnist", network="mlp", hidden_dim=16, latent_dim=LATENT_DIM,
+            latent_pictures=0,
             prior="mog", prior_components=3, epochs=1, steps_per_epoch=2, eval_samples=2, eval_chunk_size=2,
             epoch_eval_batches=1, verbose=0)
 MODES = ("tf2", "session")

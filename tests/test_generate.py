@@ -20,7 +20,7 @@ from tfvae.training.config import Config
 
 TINY = dict(dataset="synthetic_mog", embed_dim=8, hidden_dim=16, latent_dim=2, epochs=1,
             steps_per_epoch=1, eval_samples=1, eval_chunk_size=1, epoch_eval_samples=1,
-            epoch_eval_batches=1, verbose=0,
+            epoch_eval_batches=1, verbose=0, latent_pictures=0,
             data_options=dict(num_train=8, num_valid=2, num_test=2, length=6))
 
 

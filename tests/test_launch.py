@@ -15,6 +15,7 @@ import pytest
 import tensorflow as tf
 
 from tests.launch_runs import ROOT
+from tests.launch_runs import PICTURES
 from tests.launch_runs import TINY
 from tests.launch_runs import assert_tensorboard_scalars
 from tests.launch_runs import command as _command
@@ -34,7 +35,7 @@ def _checkpoint_values(model_dir):
 def finished_run(tmp_path_factory):
   model_dir = tmp_path_factory.mktemp("run")
   result = _run("launch.train", f"--model_dir={model_dir}", "--epochs=2",
-                "--steps_per_epoch=6", *TINY)
+                "--steps_per_epoch=6", *TINY, PICTURES)
   return model_dir, result
 
 
@@ -82,7 +83,7 @@ def test_tensorboard_event_files_hold_step_epoch_and_run_summaries(finished_run)
 
 def test_epoch_scalars_are_written_when_steps_per_epoch_is_not_a_multiple(tmp_path):
   """Keras's TensorBoard callback wrote no epoch scalar here (tensorflow#49109)."""
-  result = _run("launch.train", f"--model_dir={tmp_path}", *TINY, "--epochs=3",
+  result = _run("launch.train", f"--model_dir={tmp_path}", *TINY, PICTURES, "--epochs=3",
                 "--steps_per_epoch=5", "--log_every_steps=3", "--epoch_eval_batches=1",
                 "--evaluate_test=false")
   assert "the test split was not evaluated" in result.stdout and "| metric |" not in result.stdout
@@ -228,7 +229,7 @@ def test_mirrored_strategy_from_the_launcher_trains_like_one_device(tmp_path):
            "--learning_rate=0.05"]
   mirrored, one_device = tmp_path / "mirrored", tmp_path / "one_device"
   result = _run("launch.train", f"--model_dir={mirrored}", "--strategy=mirrored",
-                "--num_cpu_devices=2", *flags)
+                "--num_cpu_devices=2", *flags, PICTURES)
   _run("launch.train", f"--model_dir={one_device}", *flags)
   assert "| NLL (IW) |" in result.stdout
   assert_tensorboard_scalars(mirrored, epochs=2, steps_per_epoch=3, every_steps=2)

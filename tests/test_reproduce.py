@@ -13,7 +13,7 @@ TINY_SCALE = {
     "fields": dict(dataset="synthetic_mog", embed_dim=8, hidden_dim=16, latent_dim=4,
                    batch_size=64, epochs=1, steps_per_epoch=4, eval_samples=4,
                    eval_chunk_size=4, test_examples=20, generated_sentences=6,
-                   epoch_eval_batches=1, verbose=0),
+                   epoch_eval_batches=1, verbose=0, latent_pictures=0),
     "per_preset": {"free_bits": {"steps_per_epoch": 3}},
 }
 ROWS = ["vae", "fb_lambda_3", "pre_train_fb_lambda_8"]

@@ -164,7 +164,7 @@ def point_configs(spec, out_dir):
     config = config_lib.Config(
         **fields, **model_fields, epochs=1, steps_per_epoch=spec.steps or scale["steps"],
         learning_rate=rate, adam_beta1=0.0, seed=spec.seed, evaluate_test=False,
-        epoch_eval_batches=2, verbose=0,
+        epoch_eval_batches=2, verbose=0, latent_pictures=0,
         model_dir=os.path.join(out_dir, "runs", f"{name}_lr{rate:g}"))
     points.append((label, config.resolved().validate()))
   return points
