@@ -48,6 +48,7 @@ from tfvae.metrics.pareto import pareto_front
 from tfvae.metrics.seeds import stateless_seed
 from tfvae.metrics.units import active_units
 from tfvae.metrics.units import monte_carlo_mean
+from tfvae.metrics.units import posterior_means
 
 __all__ = [
   "DECODE_BUDGET",
@@ -67,6 +68,7 @@ __all__ = [
   "mutual_information",
   "mutual_information_per_batch",
   "pareto_front",
+  "posterior_means",
   "standard_metrics",
   "stateless_seed",
   "true_kl",

@@ -267,11 +267,8 @@ class ActiveUnits(_Collected):
     self.threshold = threshold
 
   def batch_values(self, batch):
-    try:
-      return {"mean": tf.reshape(batch.posterior.mean(), [batch.size, -1])}
-    except NotImplementedError:
-      mean, noise = units.monte_carlo_mean(batch.posterior, batch.seed_for(seeds.POSTERIOR_MEAN))
-      return {"mean": mean, "noise": noise}
+    mean, noise = units.posterior_means(batch.posterior, batch.seed_for(seeds.POSTERIOR_MEAN))
+    return {"mean": mean} if noise is None else {"mean": mean, "noise": noise}
 
   def result(self):
     count, _ = units.active_units(self.collected("mean"), self.threshold,

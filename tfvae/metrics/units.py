@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-__all__ = ["active_units", "monte_carlo_mean"]
+__all__ = ["active_units", "monte_carlo_mean", "posterior_means"]
 
 
 def active_units(posterior_means, threshold: float = 0.01, mean_noise=None):
@@ -49,3 +49,15 @@ def monte_carlo_mean(posterior, seed, num_samples=100):
   mean = tf.reduce_mean(flat, axis=0)
   variance = tf.math.reduce_variance(flat, axis=0) * num_samples / (num_samples - 1.0)
   return mean, variance / num_samples
+
+
+def posterior_means(posterior, seed):
+  """(mean [B, k], noise [B, k] or None): E_q[z|x] in closed form, else `monte_carlo_mean`'s.
+
+  The k coordinates are z's flattened event; `noise` is None for a closed form.
+  """
+  try:
+    mean = posterior.mean()
+  except NotImplementedError:
+    return monte_carlo_mean(posterior, seed)
+  return tf.reshape(mean, [tf.shape(mean)[0], -1]), None

@@ -87,10 +87,7 @@ class LatentPictures(keras.callbacks.Callback):
   def figure(self, epoch):
     """The picture of the model's current posterior means."""
     posterior = self.model.posterior(self.x, training=False)
-    try:
-      means = posterior.mean()
-    except NotImplementedError:
-      means, _ = metrics.monte_carlo_mean(posterior, tf.constant([0, 0], tf.int32))
+    means, _ = metrics.posterior_means(posterior, tf.constant([0, 0], tf.int32))
     points, axis_labels = project(means.numpy())
     density = None
     if is_diagonal_gaussian(posterior) and posterior.event_shape[-1] == 2:

@@ -25,12 +25,9 @@ _BATCH = 256
 def _means(model, batches):
   rows = []
   for x in batches:
-    posterior = model.posterior(x, training=False)
-    try:
-      means = posterior.mean()
-    except NotImplementedError:
-      means, _ = metrics.monte_carlo_mean(posterior, tf.constant([0, 0], tf.int32))
-    rows.append(tf.reshape(means, [tf.shape(means)[0], -1]).numpy())
+    means, _ = metrics.posterior_means(model.posterior(x, training=False),
+                                       tf.constant([0, 0], tf.int32))
+    rows.append(means.numpy())
   return np.concatenate(rows)
 
 
