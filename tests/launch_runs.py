@@ -1,11 +1,18 @@
-"""Running the launchers in subprocesses and reading their event files (test helpers)."""
+"""Running the launchers and reading their event files (test helpers)."""
 
+import atexit
+import json
 import os
 import pathlib
+import signal
 import subprocess
 import sys
+import tempfile
+import threading
 
 import tensorflow as tf
+
+from tfvae import methods
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # A model small enough that a launcher run takes seconds; no latent pictures
@@ -26,13 +33,93 @@ def env():
   return variables
 
 
-def run(module, *flags, check=True):
-  """`python -m module flags` from the repository root; with `check`, fails on a non-zero exit."""
-  result = subprocess.run(command(module, *flags), cwd=ROOT, env=env(), capture_output=True,
-                          text=True, timeout=600)
-  if check and result.returncode != 0:
-    raise AssertionError(f"{module} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
-  return result
+class _LaunchServer:
+  """One `tests.launch_server` process per test process, started on first use."""
+
+  def __init__(self):
+    self._process = None
+    self._lock = threading.Lock()
+    self._log = None
+
+  def request(self, **request):
+    with self._lock:
+      if self._process is None or self._process.poll() is not None:
+        self._log = tempfile.NamedTemporaryFile("w+", prefix="tfvae_launch_server_", suffix=".log")
+        self._process = subprocess.Popen(command("tests.launch_server"), cwd=ROOT, env=env(),
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=self._log, text=True)
+        atexit.register(self.close)
+      self._process.stdin.write(json.dumps(request) + "\n")
+      self._process.stdin.flush()
+      reply = self._process.stdout.readline()
+      if not reply:
+        self._log.seek(0)
+        raise RuntimeError(f"tests.launch_server died:\n{self._log.read()[-5000:]}")
+      return json.loads(reply)
+
+  def close(self):
+    if self._process is not None and self._process.poll() is None:
+      self._process.stdin.close()
+      self._process.wait(timeout=60)
+      self._log.close()
+
+
+_SERVER = _LaunchServer()
+
+
+class Launch:
+  """A launcher process forked by tests/launch_server.py; used like `subprocess.Popen`."""
+
+  def __init__(self, module, *flags, stdout, stderr, **variables):
+    """Starts `python -m module flags` with `variables` added to tests/launch_runs.env().
+
+    Not for variables read at import time, which are the server's (see
+    tests/launch_server.py). stdout and stderr are file paths.
+    """
+    if methods.PLUGINS_VARIABLE in variables:
+      raise ValueError(f"{methods.PLUGINS_VARIABLE} is read at import time: run a real "
+                       "subprocess to set it")
+    self.args = command(module, *flags)
+    self.returncode = None
+    self.pid = _SERVER.request(op="start", module=module, argv=list(flags), cwd=str(ROOT),
+                               env=dict(env(), **variables), stdout=str(stdout),
+                               stderr=str(stderr))["pid"]
+
+  def wait(self, timeout=600):
+    """The exit code (negative: killed by that signal); TimeoutExpired after `timeout` s."""
+    if self.returncode is None:
+      self.returncode = _SERVER.request(op="wait", pid=self.pid, timeout=timeout)["returncode"]
+      if self.returncode is None:
+        raise subprocess.TimeoutExpired(self.args, timeout)
+    return self.returncode
+
+  def poll(self):
+    try:
+      return self.wait(timeout=0)
+    except subprocess.TimeoutExpired:
+      return None
+
+  def kill(self):
+    os.kill(self.pid, signal.SIGKILL)
+
+
+def run(module, *flags, check=True, timeout=600, **variables):
+  """`python -m module flags` from the repository root, as a `Launch`; kills it after
+  `timeout` s. With `check`, fails on a non-zero exit. Returns a CompletedProcess.
+  """
+  with tempfile.TemporaryDirectory(prefix="tfvae_launch_") as scratch:
+    out, err = pathlib.Path(scratch, "stdout"), pathlib.Path(scratch, "stderr")
+    process = Launch(module, *flags, stdout=out, stderr=err, **variables)
+    try:
+      process.wait(timeout)
+    except subprocess.TimeoutExpired:
+      process.kill()
+      process.wait()
+      raise subprocess.TimeoutExpired(process.args, timeout, out.read_text(), err.read_text())
+    stdout, stderr = out.read_text(), err.read_text()
+  if check and process.returncode != 0:
+    raise AssertionError(f"{module} failed:\n{stdout[-3000:]}\n{stderr[-5000:]}")
+  return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def events(directory):

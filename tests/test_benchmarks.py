@@ -2,13 +2,12 @@
 
 import math
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from benchmarks import common
+from tests import launch_runs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SENTENCES = [
@@ -30,11 +29,7 @@ def fixture_data_dir(tmp_path):
 
 def run_script(module, *args):
   """Runs `python -m module args` from the repository root; returns its stdout."""
-  env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-  done = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env,
-                        capture_output=True, text=True, timeout=300, check=False)
-  assert done.returncode == 0, done.stderr[-3000:]
-  return done.stdout
+  return launch_runs.run(module, *args).stdout
 
 
 def table_rows(output):

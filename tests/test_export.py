@@ -11,8 +11,6 @@ launcher's error path are checked too.
 import hashlib
 import os
 import pathlib
-import subprocess
-import sys
 
 from google.protobuf import text_format
 import numpy as np
@@ -30,6 +28,7 @@ from export import warmup
 from export.errors import ExportError
 from tfvae.data.vocabulary import Vocabulary
 from tfvae.training import loop
+from tests import launch_runs
 from tests.export_answers import error as _error
 from tests.export_answers import outputs as _outputs
 from tfvae.training.config import Config
@@ -44,13 +43,9 @@ TINY = dict(embed_dim=8, hidden_dim=16, latent_dim=LATENT_DIM, epochs=1, steps_p
             eval_samples=2, eval_chunk_size=2, epoch_eval_batches=1, verbose=0)
 
 
-def _env():
-  return dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
-
-
-def _run(*command):
-  return subprocess.run(list(command), cwd=ROOT, env=_env(), capture_output=True, text=True,
-                        timeout=300)
+def _run(module, *flags):
+  """`python -m module flags`, as a process forked by tests/launch_server.py."""
+  return launch_runs.run(module, *flags, check=False, TF_CPP_MIN_LOG_LEVEL="3")
 
 
 def _digests(directory):
@@ -80,7 +75,7 @@ def keras_run(run_dir):
 def exports(run_dir, tmp_path_factory):
   """Two exports into one base: version 1 by the launcher, version 2 from Python."""
   base = tmp_path_factory.mktemp("exports")
-  launcher = _run(sys.executable, "-m", "export.savedmodel", f"--model_dir={run_dir}",
+  launcher = _run("export.savedmodel", f"--model_dir={run_dir}",
                   f"--export_base={base}", f"--name={NAME}", f"--max_words={MAX_WORDS}",
                   f"--max_generate={MAX_GENERATE}")
   assert launcher.returncode == 0, launcher.stderr[-5000:]
@@ -440,8 +435,7 @@ def test_signatures_are_the_documented_ones(served):
 
 def _cli_signatures(path):
   """{signature: (inputs text block)} from `saved_model_cli show --all`."""
-  cli = pathlib.Path(sys.executable).with_name("saved_model_cli")
-  result = _run(str(cli), "show", "--all", "--dir", path)
+  result = _run("tensorflow.python.tools.saved_model_cli", "show", "--all", "--dir", path)
   assert result.returncode == 0, result.stderr[-3000:]
   blocks = result.stdout.split("signature_def['")[1:]
   return {block.split("'")[0]: block for block in blocks}
@@ -474,7 +468,7 @@ def test_launcher_refuses_a_run_without_checkpoint(run_dir, tmp_path):
   empty_run = tmp_path / "run"
   empty_run.mkdir()
   (empty_run / "config.json").write_text((run_dir / "config.json").read_text())
-  result = _run(sys.executable, "-m", "export.savedmodel", f"--model_dir={empty_run}",
+  result = _run("export.savedmodel", f"--model_dir={empty_run}",
                 f"--export_base={tmp_path / 'exports'}", f"--name={NAME}")
   assert result.returncode == 1
   assert result.stderr.strip().splitlines()[-1].startswith("error: No checkpoint in")
@@ -484,7 +478,7 @@ def test_launcher_refuses_a_run_without_checkpoint(run_dir, tmp_path):
 
 def test_launcher_refuses_junk_in_a_version_directory(run_dir, tmp_path):
   (tmp_path / "exports" / f"{NAME}_decoder" / "latest").mkdir(parents=True)
-  result = _run(sys.executable, "-m", "export.savedmodel", f"--model_dir={run_dir}",
+  result = _run("export.savedmodel", f"--model_dir={run_dir}",
                 f"--export_base={tmp_path / 'exports'}", f"--name={NAME}")
   assert result.returncode == 1
   last = result.stderr.strip().splitlines()[-1]

@@ -4,14 +4,11 @@ launch.generate and tfvae.text_generation (prior samples, reconstructions,
 interpolations), and launch.evaluate --projector.
 """
 
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from tests import launch_runs
-from tests.launch_runs import ROOT
 from tfvae import sample_quality
 from tfvae import text_generation
 from tfvae.training import checkpoints
@@ -35,8 +32,7 @@ def text_run(tmp_path_factory):
 
 
 def _generate(*flags):
-  return subprocess.run([sys.executable, "-m", "launch.generate", *flags], cwd=ROOT,
-                        env=launch_runs.env(), capture_output=True, text=True, timeout=300)
+  return launch_runs.run("launch.generate", *flags, check=False)
 
 
 def test_sampled_sentences_are_fixed_by_the_seed(text_run):
@@ -97,11 +93,8 @@ def test_bad_requests_get_one_line_errors(text_run, tmp_path):
 
 def test_evaluate_writes_the_projector_of_a_run(text_run):
   model_dir = text_run[0]
-  result = subprocess.run([sys.executable, "-m", "launch.evaluate", f"--model_dir={model_dir}",
-                           "--eval_samples=1", "--eval_chunk_size=1", "--projector=2",
-                           "--verbose=0"], cwd=ROOT, env=launch_runs.env(),
-                          capture_output=True, text=True, timeout=300)
-  assert result.returncode == 0, result.stderr[-3000:]
+  result = launch_runs.run("launch.evaluate", f"--model_dir={model_dir}", "--eval_samples=1",
+                           "--eval_chunk_size=1", "--projector=2", "--verbose=0")
   assert f"tensorboard --logdir {model_dir / 'projector'}" in result.stdout
   assert len((model_dir / "projector" / "metadata.tsv").read_text().splitlines()) == 2
   assert (model_dir / "projector" / "projector_config.pbtxt").exists()

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests import launch_runs
 from tests.launch_runs import ROOT
 from tests.launch_runs import PICTURES
 from tests.launch_runs import TINY
 from tests.launch_runs import assert_tensorboard_scalars
-from tests.launch_runs import command as _command
 from tests.launch_runs import env as _env
 from tests.launch_runs import run as _run
 from tests.launch_runs import scalar_values
@@ -125,13 +125,12 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
   _run("launch.train", f"--model_dir={straight}", *flags)
 
   resumed = tmp_path / "resumed"
-  process = subprocess.Popen(_command("launch.train", f"--model_dir={resumed}", *flags),
-                             cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+  process = launch_runs.Launch("launch.train", f"--model_dir={resumed}", *flags,
+                               stdout=os.devnull, stderr=os.devnull)
   deadline = time.time() + 300
   while not (resumed / "ckpt-1.index").exists() and time.time() < deadline:
     time.sleep(0.05)
-  process.send_signal(signal.SIGKILL)
+  process.kill()
   process.wait()
   assert process.returncode == -signal.SIGKILL, "the run must be killed mid-way"
   assert not (resumed / "ckpt-3.index").exists()

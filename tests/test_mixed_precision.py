@@ -2,16 +2,14 @@
 
 import functools
 import json
-import os
 import pathlib
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests import launch_runs
 from tfvae import data
 from tfvae.training import config as config_lib
 from tfvae.training import loop
@@ -20,16 +18,10 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def test_mixed_bfloat16_trains_and_evaluates_to_finite_numbers(tmp_path):
-  env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
-  env.pop("TF_CONFIG", None)
-  result = subprocess.run(
-      [sys.executable, "-m", "launch.train", f"--model_dir={tmp_path}",
-       "--mixed_precision=mixed_bfloat16", "--embed_dim=8", "--hidden_dim=16",
-       "--batch_size=32", "--epochs=1", "--steps_per_epoch=3", "--eval_samples=4",
-       "--eval_chunk_size=4", "--epoch_eval_samples=4", "--epoch_eval_batches=1",
-       "--verbose=2"],
-      cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-  assert result.returncode == 0, f"{result.stdout[-2000:]}\n{result.stderr[-5000:]}"
+  launch_runs.run("launch.train", f"--model_dir={tmp_path}", "--mixed_precision=mixed_bfloat16",
+                  "--embed_dim=8", "--hidden_dim=16", "--batch_size=32", "--epochs=1",
+                  "--steps_per_epoch=3", "--eval_samples=4", "--eval_chunk_size=4",
+                  "--epoch_eval_samples=4", "--epoch_eval_batches=1", "--verbose=2")
   results = json.loads((tmp_path / "results.json").read_text())
   assert results["config"]["mixed_precision"] == "mixed_bfloat16"
   assert results["dtype_policy"] == "mixed_bfloat16"

@@ -10,7 +10,6 @@ one-process run on the same global batches.
 import json
 import socket
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -18,7 +17,6 @@ import pytest
 import tensorflow as tf
 
 from tests import launch_runs
-from tests.launch_runs import ROOT
 from tfvae.training import config as config_lib
 from tfvae.training import strategies
 
@@ -44,11 +42,6 @@ def _free_loopback_ports(count):
       s.close()
 
 
-def _env(**extra):
-  """A launcher subprocess's environment (tests/launch_runs.py) plus `extra`."""
-  return {**launch_runs.env(), **extra}
-
-
 def _train_on_two_workers(model_dir, scratch, *flags):
   """Runs both workers to completion; returns their stderr texts (chief first).
 
@@ -63,12 +56,9 @@ def _train_on_two_workers(model_dir, scratch, *flags):
     tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
     stdout = scratch / f"worker{index}.{ports[0]}.out"
     stderr = scratch / f"worker{index}.{ports[0]}.err"
-    with open(stdout, "w") as out, open(stderr, "w") as err:
-      process = subprocess.Popen(
-          [sys.executable, "-m", "launch.train", "--strategy=multi_worker",
-           f"--model_dir={model_dir}", *FLAGS, *flags],
-          cwd=ROOT, stdout=out, stderr=err,
-          env=_env(TF_CONFIG=tf_config, TMPDIR=str(scratch / "tmp")))
+    process = launch_runs.Launch("launch.train", "--strategy=multi_worker",
+                                 f"--model_dir={model_dir}", *FLAGS, *flags, stdout=stdout,
+                                 stderr=stderr, TF_CONFIG=tf_config, TMPDIR=str(scratch / "tmp"))
     workers.append((process, stdout, stderr))
   deadline = time.time() + TIMEOUT_SECONDS
   try:
@@ -158,10 +148,8 @@ def test_two_workers_train_resume_and_match_one_process(tmp_path):
 
   # One process on one device, two epochs straight through, same global batches.
   reference = tmp_path / "reference"
-  result = subprocess.run([sys.executable, "-m", "launch.train", f"--model_dir={reference}",
-                           *FLAGS, "--epochs=2"], cwd=ROOT, env=_env(), capture_output=True,
-                          text=True, timeout=TIMEOUT_SECONDS)
-  assert result.returncode == 0, f"one-process reference run failed:\n{result.stderr[-6000:]}"
+  launch_runs.run("launch.train", f"--model_dir={reference}", *FLAGS, "--epochs=2",
+                  timeout=TIMEOUT_SECONDS)
   _assert_close_checkpoints(model_dir / "ckpt-1", reference / "ckpt-1")
   _assert_close_checkpoints(model_dir / "ckpt-2", reference / "ckpt-2")
   first, second = (_checkpoint_values(reference / f"ckpt-{epoch}") for epoch in (1, 2))
@@ -175,9 +163,8 @@ def test_multi_worker_needs_a_model_dir():
 
 
 def test_launcher_without_tf_config_says_so(tmp_path):
-  result = subprocess.run([sys.executable, "-m", "launch.train", "--strategy=multi_worker",
-                           f"--model_dir={tmp_path}"], cwd=ROOT, env=_env(),
-                          capture_output=True, text=True, timeout=TIMEOUT_SECONDS)
+  result = launch_runs.run("launch.train", "--strategy=multi_worker", f"--model_dir={tmp_path}",
+                           check=False, timeout=TIMEOUT_SECONDS)
   assert result.returncode == 1
   assert "needs the TF_CONFIG environment variable" in result.stderr
   assert "Traceback" not in result.stderr
