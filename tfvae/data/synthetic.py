@@ -31,6 +31,8 @@ mixture component of every sentence for the latent-space pictures (METHODS.md E1
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from tfvae.data.dataset import DataSet
@@ -119,22 +121,30 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
   return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
+@functools.lru_cache(maxsize=8)
 def generate(
   num_examples: int, *, split_index: int, vocab_size: int = 1000, length: int = 10, seed: int = 0
-) -> tuple[list[str], np.ndarray, np.ndarray]:
-  """Samples one split: (sentences, z [n, 2] float32, component ids [n] int32)."""
+) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+  """Samples one split: (sentences, z [n, 2] float32, component ids [n] int32).
+
+  A split is a pure function of the arguments, generated once per process
+  (about a second for the default training split) and returned read-only.
+  """
   rng = np.random.RandomState([seed, split_index + 1])
   components = rng.randint(0, len(COMPONENT_MEANS), size=num_examples)
   z = COMPONENT_MEANS[components] + COMPONENT_STD * rng.standard_normal((num_examples, 2))
   uniforms = rng.random_sample((num_examples, length))
   words = _Generator(vocab_size, seed).sample(z, uniforms)
   names = np.array([f"w{i}" for i in range(vocab_size)], dtype=object)
-  sentences = [" ".join(row) for row in names[words].tolist()]
-  return sentences, z.astype(np.float32), components.astype(np.int32)
+  sentences = tuple(" ".join(row) for row in names[words].tolist())
+  z, components = z.astype(np.float32), components.astype(np.int32)
+  z.setflags(write=False)
+  components.setflags(write=False)
+  return sentences, z, components
 
 
-def load_synthetic_mog(*, max_length=None, **options) -> DataSet:
-  """Generates the data set (about a second for the defaults); options as DEFAULTS."""
+def generate_splits(**options) -> dict[str, tuple[tuple[str, ...], np.ndarray, np.ndarray]]:
+  """split name -> `generate`'s (sentences, z, components); options as DEFAULTS."""
   unknown = set(options) - set(DEFAULTS)
   if unknown:
     raise DataError(
@@ -146,20 +156,26 @@ def load_synthetic_mog(*, max_length=None, **options) -> DataSet:
     low = 0 if key == "seed" else 1
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
       raise DataError(f"synthetic_mog option {key}={value!r}: expected an integer >= {low}.")
-  texts, latents, labels = {}, {}, {}
-  for index, split in enumerate(("train", "valid", "test")):
-    texts[split], latents[split], labels[split] = generate(
+  return {
+    split: generate(
       int(opts[f"num_{split}"]),
       split_index=index,
       vocab_size=int(opts["vocab_size"]),
       length=int(opts["length"]),
       seed=int(opts["seed"]),
     )
+    for index, split in enumerate(("train", "valid", "test"))
+  }
+
+
+def load_synthetic_mog(*, max_length=None, **options) -> DataSet:
+  """Generates the data set (about a second for the defaults); options as DEFAULTS."""
+  splits = generate_splits(**options)
   return build_text_dataset(
     "synthetic_mog",
-    texts,
-    labels=labels,
-    latents=latents,
+    {split: texts for split, (texts, _, _) in splits.items()},
+    labels={split: labels for split, (_, _, labels) in splits.items()},
+    latents={split: z for split, (_, z, _) in splits.items()},
     max_length=max_length,
-    info=f"2-d MoG latent + random LSTM text, options {opts}",
+    info=f"2-d MoG latent + random LSTM text, options {dict(DEFAULTS, **options)}",
   )
