@@ -6,6 +6,8 @@ and the data, drawn from the model, give the true mutual information
 I(x; z) = 1/2 sum_j log(1 + w_j^2 / sigma^2) (a Gaussian channel per dimension).
 """
 
+import importlib
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -54,6 +56,28 @@ def test_validation_numbers_match_the_closed_forms():
   # He et al.'s per-batch estimate on batches of 1000: 1.923 against 1.915 (measured).
   assert abs(logs["val_mi"] - true_mi) < 0.1, (logs["val_mi"], true_mi)
   assert logs["learning_rate"] == 0.125
+
+
+def test_every_epoch_reuses_one_traced_step_that_reads_the_current_weights():
+  model, x = _model_and_data(2000)
+  model.compile(optimizer=keras.optimizers.SGD(0.125))
+  batches = tf.data.Dataset.from_tensor_slices(x).batch(1000)
+  callback = run_callbacks.EpochMetrics(batches, num_samples=20, num_batches=2, seed=0)
+  callback.set_model(model)
+  nlls = []
+  for epoch, bias in enumerate((0.0, 1.5)):
+    # Between epochs the weights change: here the decoder's bias, q kept exact.
+    model.decoder_bias.assign(model.decoder_bias + bias)
+    model.set_posterior_to_exact_marginals()
+    logs = {}
+    callback.on_epoch_end(epoch, logs)
+    exact_nll = -float(np.mean(model.exact_log_marginal(x).numpy()))
+    np.testing.assert_allclose(logs["val_nll"], exact_nll, rtol=1e-5)
+    nlls.append(logs["val_nll"])
+  assert nlls[1] > nlls[0] + 1  # the shifted bias fits worse
+  # The module, not the function that tfvae.metrics re-exports under its name.
+  (step,) = importlib.import_module("tfvae.metrics.evaluate")._TRACED_STEPS[model].values()
+  assert step.experimental_get_tracing_count() == 1
 
 
 class _FullCovariancePosteriorModel(LinearGaussianModel):

@@ -6,7 +6,10 @@ A metric keeps the `Metric` protocol:
   batch_values(batch)    inside the traced evaluation step: a dict of tensors
                          for one batch, computed from `batch` (a `Batch`);
                          it changes no Python state (what a metric decides
-                         while tracing, it returns as a value);
+                         while tracing, it returns as a value) and depends
+                         only on the metric's constructor arguments, so
+                         `evaluate` reuses the traced step of an earlier
+                         call with the same settings;
   update(values)         eagerly, with those tensors as numpy arrays;
   result()               at the end: {result name: float, int or None ("n/a")}.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 
 import keras
@@ -60,6 +61,31 @@ def _num_batches(dataset):
 
 def _first_element(batch):
   return batch[0] if isinstance(batch, (tuple, list)) else batch
+
+
+# model -> {settings: traced step}: a model evaluated again with the same
+# settings (every epoch, `EpochMetrics`) reuses its traced step.
+_TRACED_STEPS = weakref.WeakKeyDictionary()
+
+
+def _traced_step(model, metrics, settings):
+  """The traced per-batch function of `metrics` on `model`: (values by metric name, batch size).
+
+  Traced once per model and settings. A metric's `batch_values` depends only on
+  its constructor arguments (which `settings` and the metrics' names and types
+  fix), so later calls pass their values to fresh metric objects.
+  """
+  key = (tuple(sorted((name, repr(value)) for name, value in settings.items())),
+         tuple((type(metric), metric.name) for metric in metrics))
+  steps = _TRACED_STEPS.setdefault(model, {})
+  if key not in steps:
+    @tf.function(reduce_retracing=True, autograph=False)
+    def step(x, batch_seed):
+      batch = accumulators.Batch(model, x, model.posterior(x, training=False), batch_seed)
+      return {metric.name: metric.batch_values(batch) for metric in metrics}, batch.size
+
+    steps[key] = step
+  return steps[key]
 
 
 def evaluate(model, dataset, *, num_samples: int = 500, chunk_size: int = 100, seed=0,
@@ -121,18 +147,15 @@ def evaluate(model, dataset, *, num_samples: int = 500, chunk_size: int = 100, s
     verbose: 1 shows a progress bar over the batches (with the time left when
       the dataset knows its length), 2 one line per batch, 0 nothing.
   """
-  metrics = standard_metrics(
+  settings = dict(
     seed=seed, num_samples=num_samples, chunk_size=chunk_size, recon_samples=recon_samples,
     proposal_variance_factor=proposal_variance_factor, au_threshold=au_threshold,
     true_kl_samples=true_kl_samples, mi_entropy=mi_entropy, decode_budget=decode_budget)
+  metrics = standard_metrics(**settings)
   metrics += list(getattr(model, "extra_metrics", lambda: ())())
   _check_names(metrics)
+  step = _traced_step(model, metrics, settings)
   batch_root = seeds.fold_in(seeds.stateless_seed(seed), seeds.BATCH)
-
-  @tf.function(reduce_retracing=True, autograph=False)
-  def step(x, batch_seed):
-    batch = accumulators.Batch(model, x, model.posterior(x, training=False), batch_seed)
-    return {metric.name: metric.batch_values(batch) for metric in metrics}, batch.size
 
   num_examples, tokens = 0, []
   progress = keras.utils.Progbar(_num_batches(dataset), verbose=verbose, unit_name="batch",
