@@ -11,7 +11,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # pytest-xdist workers share the cores: each TensorFlow (and each launcher it
 # starts) gets its share of threads instead of one per core. Two workers with
 # two threads each on two cores ran test_collapse_remedies.py 1.46x slower than
-# with one each (docs/testing.md).
+# with one each (benchmarks/results/2026-12-03_suite_time.md).
 _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if _WORKERS > 1:
   _THREADS = str(max(1, (os.cpu_count() or 1) // _WORKERS))
@@ -48,7 +48,7 @@ def mirrored_strategy():
 
 
 # The test files that take longest, longest first (per-file times of the suite
-# on 2 cores, 2026-12-03; docs/testing.md). With `--dist=loadfile`
+# on 2 cores, benchmarks/results/2026-12-03_suite_time.md). With `--dist=loadfile`
 # pytest-xdist hands out whole files in collection order (pytest.ini turns off
 # its reordering by test count), so starting these first keeps a long file
 # from starting last, while the other worker sits idle.
