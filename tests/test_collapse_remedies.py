@@ -44,6 +44,16 @@ def test_free_bits_hold_kl_near_lambda():
   assert _plain_vae_kl()[-100:].mean() < 0.3 * rate
 
 
+def test_bn_vae_keeps_the_kl_above_its_bound():
+  """Zhu et al. (2020): batch-normalised means keep the KL above d gamma^2 / 2 where
+  the plain VAE collapses; the bound holds for the training batches' KL."""
+  gamma = 0.6
+  model, kl = d4_runs.train(model="bn_vae", bn_gamma=gamma)
+  bound = model.latent_dim * gamma**2 / 2
+  assert kl[-100:].min() >= 0.999 * bound, (kl[-100:].min(), bound)
+  assert _plain_vae_kl()[-100:].mean() < 0.3 * bound
+
+
 def test_annealing_holds_kl_up_while_beta_is_small_then_collapses_at_beta_one():
   """Bowman et al.: while the KL weight warms up from 0 the encoder encodes; Li et al. (2019)
   (Yahoo table: "+ anneal", KL 0.00, AU 0) find the latent lost again once it is 1.

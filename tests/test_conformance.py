@@ -47,6 +47,7 @@ CASES = {
     "monte_carlo_vimco": dict(model="monte_carlo", estimator="vimco", num_samples=3,
                               latent_type="categorical", latent_dim=2, num_categories=3),
     "vqvae": dict(model="vqvae", latent_dim=2, num_categories=3),
+    "bn_vae": dict(model="bn_vae", bn_gamma=0.6),
 }
 # A whole run and its export: one case per method, and categorical latents (the
 # VAE's objectives and priors do not change what is exported).

@@ -7,6 +7,7 @@ from tfvae.models.aggressive import AggressivePhaseEnd
 from tfvae.models.aggressive import AggressiveVAE
 from tfvae.models.base import LatentVariableModel
 from tfvae.models.base import OptimizerGroup
+from tfvae.models.bn_vae import BNVAE
 from tfvae.models.control_vae import ControlVAE
 from tfvae.models.control_vae import KLController
 from tfvae.models.monte_carlo_vae import MonteCarloVAE
@@ -14,7 +15,8 @@ from tfvae.models.sa_vae import SAVAE
 from tfvae.models.vae import VAE
 from tfvae.models.vq_vae import VQVAE
 
-__all__ = ["AggressivePhaseEnd", "AggressiveVAE", "ControlVAE", "KLController", "LatentVariableModel",
+__all__ = ["AggressivePhaseEnd", "AggressiveVAE", "BNVAE", "ControlVAE", "KLController",
+           "LatentVariableModel",
            "MonteCarloVAE", "OptimizerGroup", "SAVAE", "VAE", "VQVAE", "build_networks",
            "latent_family", "model_arguments"]
 

@@ -1,0 +1,73 @@
+"""BN-VAE (Zhu et al. 2020): batch-normalised posterior means (METHODS.md M16).
+
+The encoder's means mu_x of q(z|x) = N(mu_x, sigma_x^2) pass through a batch
+normalisation with a fixed scale gamma and a learned shift beta_d per
+dimension, Shen et al. (2021), eq. 9:
+
+  mu_hat_{x,d} = gamma * (mu_{x,d} - mu_B,d) / sigma_B,d + beta_d,
+
+mu_B and sigma_B the batch's mean and standard deviation of mu_{x,d}. Over a
+batch the normalised means then have mean beta_d and variance gamma^2, so the
+batch-mean KL to N(0, I), sum_d 1/2 (mu^2 + sigma^2 - log sigma^2 - 1) with
+mu^2 averaging gamma^2 + beta_d^2, is at least d gamma^2 / 2: the KL cannot
+vanish (Zhu et al. 2020). At evaluation, and in exports, the layer uses its
+moving statistics instead of the batch's.
+"""
+
+import keras
+
+from tfvae.latents.families import GaussianLatents
+from tfvae.models.vae import VAE
+
+# Moving statistics: 0.9 follows a changing encoder within tens of steps.
+MOMENTUM = 0.9
+EPSILON = 1e-5
+
+
+class MeanBatchNorm(keras.layers.Layer):
+  """mu_hat = gamma * BN(mu) + shift, Shen et al. (2021), eq. 9, with a fixed scale gamma.
+
+  Under a distribution strategy the batch statistics are those of the global
+  batch (`synchronized`), so replicas normalise like one device.
+  """
+
+  def __init__(self, gamma, **kwargs):
+    super().__init__(**kwargs)
+    if not gamma > 0:
+      raise ValueError(f"The BN scale gamma must be positive, got {gamma}.")
+    self.gamma = float(gamma)
+    self.normalize = keras.layers.BatchNormalization(
+        center=False, scale=False, momentum=MOMENTUM, epsilon=EPSILON, synchronized=True,
+        name="normalize")
+
+  def build(self, input_shape):
+    self.normalize.build(input_shape)
+    self.shift = self.add_weight(name="shift", shape=(input_shape[-1],), initializer="zeros")
+
+  def call(self, mu, training=False):
+    return self.gamma * self.normalize(mu, training=training) + self.shift
+
+
+class BNVAE(VAE):
+  """A VAE whose posterior means are batch-normalised with a fixed scale (Zhu et al. 2020).
+
+  Args:
+    encoder, decoder, latent_dim, and the rest: as `VAE`; the latents must be
+      Gaussian.
+    bn_gamma: the fixed scale gamma (Shen et al. (2021) use 0.5-0.7).
+  """
+
+  def __init__(self, encoder, decoder, latent_dim, *, bn_gamma, **kwargs):
+    super().__init__(encoder, decoder, latent_dim, **kwargs)
+    if not isinstance(self.latent_family, GaussianLatents):
+      raise ValueError("BN-VAE normalises the means of Gaussian latents; got "
+                       f"{type(self.latent_family).__name__}.")
+    self.mean_norm = MeanBatchNorm(bn_gamma, name="mean_norm")
+
+  def posterior(self, x, training=False):
+    loc, log_variance = self.encoder(x, training=training)
+    return self.latent_family.posterior((self.mean_norm(loc, training=training), log_variance))
+
+  def serving_layers(self, half):
+    layers = super().serving_layers(half)
+    return [*layers, self.mean_norm] if half == "encoder" else layers
