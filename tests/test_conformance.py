@@ -48,6 +48,7 @@ CASES = {
                               latent_type="categorical", latent_dim=2, num_categories=3),
     "vqvae": dict(model="vqvae", latent_dim=2, num_categories=3),
     "bn_vae": dict(model="bn_vae", bn_gamma=0.6),
+    "du_vae": dict(model="du_vae", du_gamma=0.5, du_keep_prob=0.5),
 }
 # A whole run and its export: one case per method, and categorical latents (the
 # VAE's objectives and priors do not change what is exported).
@@ -132,13 +133,21 @@ def _train_on_uneven_batches(name, dataset, strategy):
   return _weights(model)
 
 
+# Weights whose gradient is zero in exact arithmetic and so hold only rounding
+# noise, which one device and two replicas (other summation orders) make
+# differ by ~1e-5: the bias of the encoder's means, which the batch
+# normalisation of BN-VAE and DU-VAE subtracts again.
+_ROUNDING_ONLY = {(name, ("to_params", "bias")) for name in ("bn_vae", "du_vae")}
+
+
 @pytest.mark.parametrize("name", list(CASES))
 def test_uneven_global_batches_train_like_one_device(name, dataset, mirrored_strategy):
   one = _train_on_uneven_batches(name, dataset, tf.distribute.get_strategy())
   two = _train_on_uneven_batches(name, dataset, mirrored_strategy)
   assert one.keys() == two.keys()
   for path, value in one.items():
-    np.testing.assert_allclose(two[path], value, rtol=1e-4, atol=1e-5, err_msg=path)
+    atol = 1e-4 if (name, tuple(path.rsplit("/", 2)[-2:])) in _ROUNDING_ONLY else 1e-5
+    np.testing.assert_allclose(two[path], value, rtol=1e-4, atol=atol, err_msg=path)
 
 
 @pytest.mark.parametrize("name", RUN_CASES)

@@ -20,6 +20,9 @@ particular to it by overriding hooks, never the step itself:
       encoder and the decoder in separate steps);
   post_step_update(x, per_example_loss, terms)  state changed after the
       optimisers applied (VQ-VAE's codebooks);
+  step_posterior(x, seed, training)  q(z|x) as the step's objective uses it:
+      `posterior` unless the model draws noise into its posterior while
+      training (DU-VAE's dropout on the variances), from `seed`;
   step_counts_in_logs()  whether the step's values enter the epoch means;
   estimate_kl / estimate_mutual_information  what evaluation reports for a
       posterior without density (`posterior_has_density = False`), which
@@ -129,6 +132,11 @@ class LatentVariableModel(keras.Model):
   def active_groups(self):
     """Names of the groups the step being traced updates (all of them by default)."""
     return tuple(self.optimizer_groups())
+
+  def step_posterior(self, x, *, seed, training):
+    """q(z|x) as a step's ELBO uses it (`posterior(x, training)` by default)."""
+    del seed
+    return self.posterior(x, training=training)
 
   def post_step_update(self, x, per_example_loss, terms):
     """Updates state after the optimisers have applied the step (nothing by default)."""

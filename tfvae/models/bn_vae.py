@@ -25,17 +25,23 @@ EPSILON = 1e-5
 
 
 class MeanBatchNorm(keras.layers.Layer):
-  """mu_hat = gamma * BN(mu) + shift, Shen et al. (2021), eq. 9, with a fixed scale gamma.
+  """mu_hat = scale * BN(mu) + shift, Shen et al. (2021), eq. 9.
 
-  Under a distribution strategy the batch statistics are those of the global
-  batch (`synchronized`), so replicas normalise like one device.
+  BN-VAE fixes the scale at gamma in every dimension; DU-VAE
+  (`learn_scale=True`) learns one scale gamma_d per dimension, initialised at
+  gamma, which `rescale()` brings back to mean_d gamma_d^2 = gamma^2 after
+  every step (Shen et al. (2021), Algorithm 1, line 9). The shift is learned,
+  initialised at 0. Under a distribution strategy the batch statistics are
+  those of the global batch (`synchronized`), so replicas normalise like one
+  device.
   """
 
-  def __init__(self, gamma, **kwargs):
+  def __init__(self, gamma, learn_scale=False, **kwargs):
     super().__init__(**kwargs)
     if not gamma > 0:
       raise ValueError(f"The BN scale gamma must be positive, got {gamma}.")
     self.gamma = float(gamma)
+    self.learn_scale = learn_scale
     self.normalize = keras.layers.BatchNormalization(
         center=False, scale=False, momentum=MOMENTUM, epsilon=EPSILON, synchronized=True,
         name="normalize")
@@ -43,9 +49,20 @@ class MeanBatchNorm(keras.layers.Layer):
   def build(self, input_shape):
     self.normalize.build(input_shape)
     self.shift = self.add_weight(name="shift", shape=(input_shape[-1],), initializer="zeros")
+    if self.learn_scale:
+      # One value on every replica: `rescale` assigns it inside the replicated step.
+      self.scale = self.add_weight(name="scale", shape=(input_shape[-1],),
+                                   initializer=keras.initializers.Constant(self.gamma),
+                                   aggregation="only_first_replica")
+    else:
+      self.scale = self.gamma
 
   def call(self, mu, training=False):
-    return self.gamma * self.normalize(mu, training=training) + self.shift
+    return self.scale * self.normalize(mu, training=training) + self.shift
+
+  def rescale(self):
+    """gamma_d <- gamma gamma_d / sqrt(mean_d gamma_d^2) (DU-VAE, after every step)."""
+    self.scale.assign(self.gamma * self.scale / keras.ops.sqrt(keras.ops.mean(self.scale**2)))
 
 
 class BNVAE(VAE):

@@ -15,9 +15,10 @@ def elbo_terms(model, x, *, seed, training):
 
   Returns:
     dict with `log_likelihood` (log p(x|z), z ~ q(z|x) one sample), `kl`
-    (KL(q||p)), `elbo` (their difference), `posterior` and the sample `z`.
+    (KL(q||p)), `elbo` (their difference), `posterior` (the model's
+    `step_posterior`) and the sample `z`.
   """
-  posterior = model.posterior(x, training=training)
+  posterior = model.step_posterior(x, seed=seed, training=training)
   z = model.sample_posterior(posterior, seed)
   log_likelihood = model.likelihood(z, x, training=training).log_prob(x)
   kl = divergences.kl(posterior, model.prior, z[None])
