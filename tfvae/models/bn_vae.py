@@ -19,7 +19,8 @@ import keras
 from tfvae.latents.families import GaussianLatents
 from tfvae.models.vae import VAE
 
-# Moving statistics: 0.9 follows a changing encoder within tens of steps.
+# PyTorch's BatchNorm1d defaults (momentum 0.1 there, 0.9 in Keras' convention),
+# which Shen et al.'s code uses for the means.
 MOMENTUM = 0.9
 EPSILON = 1e-5
 

@@ -13,9 +13,10 @@ Shen et al. (2021), Algorithm 1, with q(z|x) = N(mu_hat_x, delta_hat_x^2):
   raises the mutual posterior divergence and lowers the conditional entropy.
   Evaluation and exports use no dropout.
 
-The paper writes the variance floor as noise added to z, not as an encoder
-parameterisation; adding alpha to the encoder's variance is the same
-distribution of z, and is what we implement.
+The paper writes the variance floor as noise added to z; adding alpha to the
+encoder's variance is the same distribution of z, and is what Shen et al.'s
+code does. Their `--p_drop` is 1 - p; their table's "DU-VAE (0.5, 0.8)" is
+gamma = 0.5, p = 0.8.
 """
 
 import math
