@@ -174,13 +174,14 @@ def test_single_sample_kl_objective_matches_beta_elbo_in_expectation():
 
 
 class _Sampler:
-  """The linear-Gaussian model with the `sample_posterior` that beta_elbo calls."""
+  """The linear-Gaussian model with the `step_posterior` and `sample_posterior` beta_elbo calls."""
 
   def __init__(self, model):
     self.model = model
     self.prior = model.prior
 
-  def posterior(self, x, training=False):
+  def step_posterior(self, x, *, seed, training):
+    del seed, training
     return self.model.posterior(x)
 
   def likelihood(self, z, x, training=False):
