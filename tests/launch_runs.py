@@ -40,15 +40,17 @@ class _LaunchServer:
     self._process = None
     self._lock = threading.Lock()
     self._log = None
+    atexit.register(self.close)
 
   def request(self, **request):
     with self._lock:
       if self._process is None or self._process.poll() is not None:
+        if self._log is not None:
+          self._log.close()
         self._log = tempfile.NamedTemporaryFile("w+", prefix="tfvae_launch_server_", suffix=".log")
         self._process = subprocess.Popen(command("tests.launch_server"), cwd=ROOT, env=env(),
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                          stderr=self._log, text=True)
-        atexit.register(self.close)
       self._process.stdin.write(json.dumps(request) + "\n")
       self._process.stdin.flush()
       reply = self._process.stdout.readline()
@@ -61,6 +63,7 @@ class _LaunchServer:
     if self._process is not None and self._process.poll() is None:
       self._process.stdin.close()
       self._process.wait(timeout=60)
+    if self._log is not None:
       self._log.close()
 
 
