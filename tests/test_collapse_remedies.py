@@ -64,6 +64,17 @@ def test_du_vae_keeps_the_kl_above_the_bound_of_its_scales():
   assert _plain_vae_kl()[-100:].mean() < 0.5 * bound
 
 
+def test_delta_vae_commits_delta_nats_per_dimension():
+  """Razavi et al. (2019): the posterior family keeps every dimension's KL above delta, so
+  the training batches' KL stays above d delta where the VAE collapses (Shen et al. (2021),
+  table 1: delta-VAE (0.1) has KL 3.2 = 32 x 0.1)."""
+  delta = 0.1
+  model, kl = d4_runs.train(model="delta_vae", delta=delta)
+  bound = model.latent_dim * delta
+  assert kl.min() >= 0.999 * bound, (kl.min(), bound)
+  assert _plain_vae_kl()[-100:].mean() < 0.5 * bound
+
+
 def test_annealing_holds_kl_up_while_beta_is_small_then_collapses_at_beta_one():
   """Bowman et al.: while the KL weight warms up from 0 the encoder encodes; Li et al. (2019)
   (Yahoo table: "+ anneal", KL 0.00, AU 0) find the latent lost again once it is 1.

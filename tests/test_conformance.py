@@ -49,6 +49,7 @@ CASES = {
     "vqvae": dict(model="vqvae", latent_dim=2, num_categories=3),
     "bn_vae": dict(model="bn_vae", bn_gamma=0.6),
     "du_vae": dict(model="du_vae", du_gamma=0.5, du_keep_prob=0.5),
+    "delta_vae": dict(model="delta_vae", delta=0.1),
 }
 # A whole run and its export: one case per method, and categorical latents (the
 # VAE's objectives and priors do not change what is exported).

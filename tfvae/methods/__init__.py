@@ -17,7 +17,8 @@ import os
 from tfvae.errors import ConfigError
 
 # The modules that declare a method, in the order of --model's choices.
-_MODULES = ("vae", "controlvae", "aggressive", "savae", "monte_carlo", "vqvae", "bn_vae", "du_vae")
+_MODULES = ("vae", "controlvae", "aggressive", "savae", "monte_carlo", "vqvae", "bn_vae", "du_vae",
+            "delta_vae")
 PLUGINS_VARIABLE = "TFVAE_METHODS"
 
 
