@@ -99,3 +99,20 @@ def test_clear_errors():
     divergences.kl(q, _mixture_prior())
   with pytest.raises(ValueError, match="factorise over the last axis"):
     divergences.kl_per_dimension(q, _mixture_prior())
+
+
+def test_pairwise_symmetric_kl_is_the_mean_of_both_directions():
+  rng = np.random.default_rng(0)
+  loc = rng.normal(size=(5, 3))
+  scale = rng.uniform(0.3, 2.0, size=(5, 3))
+  per_dimension = divergences.pairwise_symmetric_kl(loc, scale, per_dimension=True).numpy()
+  total = divergences.pairwise_symmetric_kl(loc, scale).numpy()
+  assert per_dimension.shape == (5, 5, 3) and total.shape == (5, 5)
+  # Per dimension KL(N(m_i, s_i^2) || N(m_j, s_j^2)) in the textbook form, log terms included.
+  directed = (np.log(scale[None] / scale[:, None])
+              + (scale[:, None]**2 + (loc[:, None] - loc[None])**2) / (2 * scale[None]**2) - 0.5)
+  np.testing.assert_allclose(per_dimension, 0.5 * (directed + directed.transpose(1, 0, 2)),
+                             rtol=1e-12, atol=1e-14)
+  np.testing.assert_allclose(total, per_dimension.sum(-1), rtol=1e-12)
+  np.testing.assert_array_equal(np.diag(total), 0.0)
+  np.testing.assert_array_equal(total, total.T)

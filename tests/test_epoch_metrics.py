@@ -103,6 +103,8 @@ def test_a_non_gaussian_posterior_gets_validation_numbers_and_a_table():
   true_mi = 0.5 * np.sum(np.log1p(COLUMN_NORMS**2 / SIGMA**2))
   assert abs(logs["val_mi"] - true_mi) < 0.25 and logs["val_au"] == 2
   table = report.metrics_table({"nll": 3.0, "mi_batch": 1.9, "mi_aggregate": None,
-                                "au": float("nan")}, "t")
+                                "au": float("nan"), "mpd": 4.25, "conditional_entropy": None},
+                               "t")
   assert "| MI (whole set) | n/a |" in table and "| AU | n/a |" in table
   assert "| MI (per batch) | 1.900 |" in table
+  assert "| MPD | 4.250 |" in table and "| CE H(z|x) | n/a |" in table

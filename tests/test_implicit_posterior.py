@@ -93,7 +93,7 @@ def test_evaluation_reports_what_it_can_and_na_for_the_rest(corpus):
                          count_tokens=corpus.count_tokens, true_kl_samples=4)
   want = metrics.evaluate(plain, batches, num_samples=4, chunk_size=4, seed=3,
                           count_tokens=corpus.count_tokens, true_kl_samples=4)
-  for name in ("nll", "ppl", "mi_batch", "mi_aggregate", "true_kl"):
+  for name in ("nll", "ppl", "mi_batch", "mi_aggregate", "true_kl", "mpd", "conditional_entropy"):
     assert got[name] is None, name
   # The model's KL estimate (the closed form underneath) is what the density gives.
   np.testing.assert_allclose(got["kl"], want["kl"], rtol=1e-5)

@@ -41,7 +41,8 @@ def finished_run(tmp_path_factory):
 
 def test_train_prints_table_and_tensorboard_command(finished_run):
   model_dir, result = finished_run
-  for label in ("NLL (IW)", "PPL", "KL", "MI (per batch)", "MI (whole set)", "AU"):
+  for label in ("NLL (IW)", "PPL", "KL", "MI (per batch)", "MI (whole set)", "AU", "MPD",
+                "CE H(z|x)"):
     assert f"| {label} |" in result.stdout
   assert f"tensorboard --logdir {model_dir}" in result.stdout
 
@@ -52,7 +53,7 @@ def test_results_json_has_metrics_and_exact_config(finished_run):
   assert results["config"]["dataset"] == "synthetic_mog"
   assert results["config"]["latent_dim"] == 2 and results["config"]["hidden_dim"] == 16
   assert results["step"] == 12
-  for key in ("nll", "ppl", "kl", "mi_batch", "mi_aggregate", "au"):
+  for key in ("nll", "ppl", "kl", "mi_batch", "mi_aggregate", "au", "mpd", "conditional_entropy"):
     assert np.isfinite(results["test"][key])
   assert results["test"]["nll"] > 0 and results["test"]["ppl"] > 1
   oov = results["data"]["oov_rate"]

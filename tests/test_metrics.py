@@ -445,7 +445,7 @@ def test_evaluate_matches_closed_forms_and_is_batching_invariant():
     assert result["au"] == int(metrics.active_units(loc)[0])
 
   # Batching-free parts agree exactly; MI uses the documented seed.
-  for key in ("kl", "au", "mi_aggregate"):
+  for key in ("kl", "au", "mi_aggregate", "mpd", "conditional_entropy"):
     np.testing.assert_allclose(batched[key], whole[key], rtol=1e-6)
   mi_seed = fold_in(metrics.stateless_seed(3), 1)
   np.testing.assert_allclose(

@@ -49,6 +49,20 @@ def global_sum(values):
   return values if context is None else context.all_reduce(tf.distribute.ReduceOp.SUM, values)
 
 
+def global_batch(values):
+  """The global batch [B_global, ...] of which `values` [B, ...] holds this replica's rows.
+
+  An all-gather in replica order (uneven slices allowed; the value itself on
+  one device), for batch statistics that couple the examples (MAE's pairwise
+  divergences), which need every row, not only sums. Its gradient is the
+  gathered rows' gradient summed over the replicas and sliced back to this
+  replica's rows (`ReplicaContext.all_gather`), so a loss on the global batch,
+  shared out by `global_average_loss`, trains like one device.
+  """
+  context = _replica_context()
+  return values if context is None else context.all_gather(values, axis=0)
+
+
 def _global_count(values):
   """Rows of the global batch of which `values` [B, ...] holds this replica's slice."""
   return global_sum(tf.cast(tf.shape(values)[0], values.dtype))

@@ -1,4 +1,4 @@
-"""Evaluation metrics shared by every tfvae model (METHODS.md section 2, E1-E6, E11).
+"""Evaluation metrics shared by every tfvae model (METHODS.md section 2, E1-E7, E11).
 
 Every metric uses only the model contract of ARCHITECTURE.md section 2:
 
@@ -16,9 +16,12 @@ Modules, one job each:
                 (2022), eq. 12);
   information   KL to the prior (E3) and He et al.'s (2019) MI (E4);
   units         active units (E5, Shen et al. (2021), section 4);
+  diversity     the mutual posterior divergence and the conditional entropy
+                of diagonal Gaussian posteriors (E7; Shen et al. (2021), eqs.
+                2-5), from running sums of their parameters;
   pareto        the NLL-MI Pareto front of a sweep (E11);
   accumulators  the metric objects `evaluate` updates batch by batch;
-  evaluate      the one-pass evaluation of a model (E1-E6 and its own metrics).
+  evaluate      the one-pass evaluation of a model (E1-E7 and its own metrics).
 
 Random numbers are stateless: every function takes `seed`, an int or a [2]
 integer tensor, and derives sub-seeds with `stateless_fold_in`, so results are
@@ -30,6 +33,10 @@ estimates.
 
 from tfvae.metrics.accumulators import Batch
 from tfvae.metrics.accumulators import Metric
+from tfvae.metrics.diversity import GaussianMoments
+from tfvae.metrics.diversity import conditional_entropy
+from tfvae.metrics.diversity import mutual_posterior_divergence
+from tfvae.metrics.diversity import posterior_moments
 from tfvae.metrics.evaluate import evaluate
 from tfvae.metrics.evaluate import standard_metrics
 from tfvae.metrics.importance import DECODE_BUDGET
@@ -54,9 +61,11 @@ __all__ = [
   "DECODE_BUDGET",
   "MI_ENTROPY",
   "Batch",
+  "GaussianMoments",
   "Metric",
   "active_units",
   "batch_mutual_information",
+  "conditional_entropy",
   "decoder_log_prob",
   "evaluate",
   "inflate_proposal",
@@ -67,8 +76,10 @@ __all__ = [
   "monte_carlo_mean",
   "mutual_information",
   "mutual_information_per_batch",
+  "mutual_posterior_divergence",
   "pareto_front",
   "posterior_means",
+  "posterior_moments",
   "standard_metrics",
   "stateless_seed",
   "true_kl",

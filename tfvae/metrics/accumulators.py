@@ -15,7 +15,7 @@ A metric keeps the `Metric` protocol:
 
 `evaluate` runs the standard metrics below and those of `model.extra_metrics()`,
 a model's own (e.g. the VQ-VAE's codebook usage). Standard metrics (METHODS.md
-E1-E6) each handle the three kinds of posterior: diagonal Gaussians (fast
+E1-E7) each handle the three kinds of posterior: diagonal Gaussians (fast
 paths from the parameters), any other posterior with a density (through
 `log_prob`, Monte-Carlo means) and posteriors without density (the model's own
 estimates, `None` for what needs log q(z|x)).
@@ -32,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from tfvae.metrics import diversity
 from tfvae.metrics import importance
 from tfvae.metrics import information
 from tfvae.metrics import seeds
@@ -45,6 +46,7 @@ __all__ = [
   "ImportanceWeightedNLL",
   "Metric",
   "MutualInformation",
+  "PosteriorDiversity",
   "TrueKL",
 ]
 
@@ -277,3 +279,36 @@ class ActiveUnits(_Collected):
     count, _ = units.active_units(self.collected("mean"), self.threshold,
                                   mean_noise=self.collected("noise"))
     return {"au": int(count)}
+
+
+class PosteriorDiversity:
+  """mpd and conditional_entropy: the diversity and uncertainty of the latent space (E7).
+
+  Shen et al. (2021), eqs. 2-5 (`tfvae.metrics.diversity`), from running
+  per-dimension sums of the posteriors' parameters: O(d) memory whatever the
+  set's size, and independent of the batching. Both are defined for diagonal
+  Gaussian posteriors only, None ("n/a") for any other.
+  """
+
+  name = "diversity"
+
+  def __init__(self):
+    self._moments = None
+
+  def batch_values(self, batch):
+    posterior = batch.posterior
+    if batch.has_density and is_diagonal_gaussian(posterior):
+      return {"loc": posterior.mean(), "scale": posterior.stddev()}
+    return {}
+
+  def update(self, values):
+    if not values:
+      return
+    moments = diversity.posterior_moments(values["loc"], values["scale"])
+    self._moments = moments if self._moments is None else self._moments + moments
+
+  def result(self):
+    if self._moments is None:
+      return {"mpd": None, "conditional_entropy": None}
+    return {"mpd": diversity.mutual_posterior_divergence(self._moments),
+            "conditional_entropy": diversity.conditional_entropy(self._moments)}

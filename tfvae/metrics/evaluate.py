@@ -1,4 +1,4 @@
-"""`evaluate`: every metric of a model on a finite data set in one pass (METHODS.md E1-E6)."""
+"""`evaluate`: every metric of a model on a finite data set in one pass (METHODS.md E1-E7)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ def standard_metrics(*, seed=0, num_samples=500, chunk_size=100, recon_samples=1
     accumulators.MutualInformation(seeds.fold_in(seeds.stateless_seed(seed),
                                                  seeds.MUTUAL_INFORMATION), mi_entropy),
     accumulators.ActiveUnits(au_threshold),
+    accumulators.PosteriorDiversity(),
   ]
   if true_kl_samples:
     metrics.append(accumulators.TrueKL(true_kl_samples, chunk_size, decode_budget=decode_budget))
@@ -93,7 +94,7 @@ def evaluate(model, dataset, *, num_samples: int = 500, chunk_size: int = 100, s
              proposal_variance_factor: float = 1.0, au_threshold: float = 0.01,
              true_kl_samples: int = 0, mi_entropy: str = "analytic",
              decode_budget: int | None = importance.DECODE_BUDGET, verbose: int = 0) -> dict:
-  """E1-E6 and the model's own metrics on a finite dataset in one pass; per-example averages.
+  """E1-E7 and the model's own metrics on a finite dataset in one pass; per-example averages.
 
   For each batch x (an element of `dataset`; a tuple/list element is read as
   (x, ...)) one traced step computes q(z|x) once and every metric's batch
@@ -111,6 +112,9 @@ def evaluate(model, dataset, *, num_samples: int = 500, chunk_size: int = 100, s
       and Shen et al. (2021) report) and over the whole set (E4; None but for
       diagonal Gaussians).
     au: active units at `au_threshold` (E5).
+    mpd, conditional_entropy: Shen et al.'s (2021) mutual posterior
+      divergence (eqs. 2-3; pairs of independent draws from the set) and
+      H_q(z|x) (eqs. 4-5), in nats (E7; None but for diagonal Gaussians).
     num_examples: N.
     true_kl (with `true_kl_samples` = K > 0): mean U - S estimate of
       KL(p(z|x) || p(z)) (E6).
@@ -121,7 +125,8 @@ def evaluate(model, dataset, *, num_samples: int = 500, chunk_size: int = 100, s
 
   A model whose posterior has no density (`posterior_has_density = False`)
   gets recon and AU from samples, kl and mi_batch from its `estimate_kl` and
-  `estimate_mutual_information`, and None for nll, ppl and true_kl.
+  `estimate_mutual_information`, and None for nll, ppl, true_kl, mpd and
+  conditional_entropy.
 
   Seeds (`tfvae.metrics.seeds`): s = stateless_seed(seed); batch b uses
   s_b = fold_in(fold_in(s, 0), b) and its streams (importance samples 0,

@@ -225,7 +225,11 @@ def batch_mutual_information(posterior, z, entropy="sampled") -> tf.Tensor:
   if entropy not in MI_ENTROPY:
     raise ValueError(f"entropy={entropy!r}: choose one of {MI_ENTROPY}.")
   event_rank = len(posterior.event_shape)
-  pairs = log_density(posterior, tf.expand_dims(z, axis=-event_rank - 1), "mi", "q(z|x)")  # [B, B]
+  # Every z_i against every posterior, [B, B, *event], spelled out rather than
+  # broadcast: a flow whose inverse is a loop (IAF) keeps its input's shape.
+  z_pairs = tf.expand_dims(z, axis=-event_rank - 1)
+  z_pairs = tf.broadcast_to(z_pairs, tf.concat([tf.shape(z)[:1], tf.shape(z)], axis=0))
+  pairs = log_density(posterior, z_pairs, "mi", "q(z|x)")  # [B, B]
   log_mixture = tf.reduce_logsumexp(pairs, axis=1) - tf.math.log(
       tf.cast(tf.shape(pairs)[1], pairs.dtype))
   if entropy == "sampled":

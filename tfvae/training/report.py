@@ -11,6 +11,8 @@ ROWS = (
     ("mi_batch", "MI (per batch)", "{:.3f}"),
     ("mi_aggregate", "MI (whole set)", "{:.3f}"),
     ("au", "AU", "{:d}"),
+    ("mpd", "MPD", "{:.3f}"),
+    ("conditional_entropy", "CE H(z|x)", "{:.3f}"),
     ("num_examples", "examples", "{:d}"),
 )
 
