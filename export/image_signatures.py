@@ -23,7 +23,8 @@ H, W, C come from the data set (28, 28, 1 for the MNIST and OMNIGLOT sets).
 
 Shapes are those of Gaussian latents; categorical latents and VQ-VAE codes
 take and return one-hot z [B, n, C], and the encoder returns `probabilities`
-[B, n, C], `z`, `kl` (`export.posterior`).
+[B, n, C], `z`, `kl`; for spherical latents it returns `mean_direction` [B, d],
+`concentration` [B], `z`, `kl` (`export.posterior`).
 """
 
 import keras

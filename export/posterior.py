@@ -10,9 +10,21 @@ the model (seed = seed2 = 0): repeated requests, and different server
 replicas, draw different samples. A client that needs reproducible or
 several samples draws them itself from `loc` and `scale`.
 
+IAF posteriors (Gaussian latents through a flow, `--iaf_steps`): q(z|x) has
+no closed-form mean, so the outputs are `base_loc` and `base_scale` (those of
+z0's Gaussian, before the flow), `z` (one fresh sample of z0 pushed through the
+flow, the same stateful noise as above) and `kl`, its one-sample estimate
+log q(z|x) - log p(z).
+
 Categorical latents and VQ-VAE codes (z one-hot float32 [B, n, C]):
 `probabilities` [B, n, C] (the mean of q(z|x)), `z` (one fresh sample, drawn
 by the Gumbel-max trick with stateful uniform noise) and `kl`.
+
+Spherical latents (z a unit vector float32 [B, d]): `mean_direction` [B, d]
+and `concentration` [B], the parameters mu and kappa of the power-spherical
+q(z|x) (its mode is mu; its mean, kappa / (d - 1 + kappa) mu, lies inside the
+ball), `z` (one fresh sample: the training sampler run on a stateless seed
+drawn by a stateful op, so again different for every request) and `kl`.
 """
 
 import numpy as np
@@ -26,15 +38,25 @@ def _is_gaussian(model):
   return isinstance(model.latent_family, latents.GaussianLatents)
 
 
+def _is_flow(model):
+  return isinstance(model.latent_family, latents.IAFLatents)
+
+
+def _is_spherical(model):
+  return isinstance(model.latent_family, latents.SphericalLatents)
+
+
 def latent_shape(model):
   """The shape of one z the decoder signatures take: [d], or one-hot [n, C]."""
   return tuple(model.latent_family.event_shape)
 
 
 def latent_example(model, rows=2):
-  """`rows` valid latents for warm-up requests: zeros, or the first code of every latent."""
+  """`rows` valid latents for warm-up requests: zeros, e_1 on the sphere, or first codes."""
   if _is_gaussian(model):
     return np.zeros([rows, *latent_shape(model)], np.float32)
+  if _is_spherical(model):
+    return np.eye(*latent_shape(model), dtype=np.float32)[np.zeros([rows], np.int64)]
   num_latents, num_categories = latent_shape(model)
   return np.eye(num_categories, dtype=np.float32)[np.zeros([rows, num_latents], np.int64)]
 
@@ -42,14 +64,24 @@ def latent_example(model, rows=2):
 def posterior_outputs(model, x):
   """The encoder's outputs for one batch x (see the module docstring)."""
   posterior = model.posterior(x, training=False)
+  if _is_flow(model):
+    base = posterior.distribution
+    base_loc, base_scale = base.mean(), base.stddev()
+    z = posterior.bijector.forward(base_loc + base_scale * _standard_normal(base_loc))
+    return {"base_loc": base_loc, "base_scale": base_scale, "z": z,
+            "kl": divergences.kl(posterior, model.prior, z[None])}
   if _is_gaussian(model):
     loc = posterior.mean()
     scale = posterior.stddev()
-    noise = tf.raw_ops.RandomStandardNormal(shape=tf.shape(loc), dtype=loc.dtype, seed=0,
-                                            seed2=0)
-    z = loc + scale * noise
+    z = loc + scale * _standard_normal(loc)
     return {"loc": loc, "scale": scale, "z": z,
             "kl": divergences.kl(posterior, model.prior, z[None])}
+  if _is_spherical(model):
+    seed = tf.raw_ops.RandomUniformInt(shape=[2], minval=tf.int32.min, maxval=tf.int32.max,
+                                       seed=0, seed2=0)
+    z = model.sample_posterior(posterior, seed)
+    return {"mean_direction": posterior.mean_direction, "concentration": posterior.concentration,
+            "z": z, "kl": divergences.kl(posterior, model.prior, z[None])}
   probabilities = posterior.mean()
   uniform = tf.raw_ops.RandomUniform(shape=tf.shape(probabilities), dtype=probabilities.dtype,
                                      seed=0, seed2=0)
@@ -61,10 +93,20 @@ def posterior_outputs(model, x):
           "kl": divergences.kl(posterior, model.prior, z[None])}
 
 
+def _standard_normal(like):
+  """Stateful N(0, 1) noise shaped like `like`, seeded when the server loads the model."""
+  return tf.raw_ops.RandomStandardNormal(shape=tf.shape(like), dtype=like.dtype, seed=0, seed2=0)
+
+
 def posterior_specs(model):
   """Output specs of `posterior_outputs` (for empty-batch answers)."""
   latent = tf.TensorSpec([None, *latent_shape(model)], tf.float32)
   kl = tf.TensorSpec([None], tf.float32)
+  if _is_flow(model):
+    return {"base_loc": latent, "base_scale": latent, "z": latent, "kl": kl}
   if _is_gaussian(model):
     return {"loc": latent, "scale": latent, "z": latent, "kl": kl}
+  if _is_spherical(model):
+    concentration = tf.TensorSpec([None], tf.float32)
+    return {"mean_direction": latent, "concentration": concentration, "z": latent, "kl": kl}
   return {"probabilities": latent, "z": latent, "kl": kl}

@@ -24,7 +24,8 @@ Decoder (`<name>_decoder`):
 
 Shapes are those of Gaussian latents; categorical latents and VQ-VAE codes
 take and return one-hot z [B, n, C], and the encoder returns `probabilities`
-[B, n, C], `z`, `kl` (`export.posterior`).
+[B, n, C], `z`, `kl`; for spherical latents it returns `mean_direction` [B, d],
+`concentration` [B], `z`, `kl` (`export.posterior`).
 """
 
 import keras

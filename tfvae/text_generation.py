@@ -2,9 +2,12 @@
 
 Sentences sampled from the prior are `tfvae.sample_quality.sample_sentences`.
 Here a sentence is encoded to the centre of its posterior (the mean of a
-Gaussian q(z|x); the most likely codes of categorical latents) and decoded
-back (a reconstruction), and the line between two sentences' centres is decoded
-point by point (the homotopy of Bowman et al. (2016), section 5.2).
+Gaussian q(z|x); the most likely codes of categorical latents; the mean
+direction of a power-spherical one, whose mean lies inside the ball) and
+decoded back (a reconstruction), and the line between two sentences' centres
+is decoded point by point (the homotopy of Bowman et al. (2016), section 5.2;
+on the sphere its points are projected back onto the sphere, which traces the
+great circle between the two).
 """
 
 import numpy as np
@@ -29,8 +32,11 @@ def encode_sentences(vocab, sentences):
 
 def posterior_centres(model, vocab, sentences):
   """The centre of q(z|x) of each sentence: the mean of a reparameterised (continuous)
-  posterior, the mode of a discrete one (one-hot codes)."""
+  posterior, the mode of a discrete one (one-hot codes), the mean direction (mode) of a
+  power-spherical one."""
   posterior = model.posterior(encode_sentences(vocab, sentences), training=False)
+  if isinstance(posterior, tfp.distributions.PowerSpherical):
+    return tf.convert_to_tensor(posterior.mean_direction)
   continuous = posterior.reparameterization_type == tfp.distributions.FULLY_REPARAMETERIZED
   try:
     return posterior.mean() if continuous else posterior.mode()
@@ -68,5 +74,7 @@ def interpolate(model, vocab, first, second, steps, *, max_length=DEFAULT_MAX_LE
   shape = [steps] + [1] * (centres.shape.rank - 1)
   weights = tf.cast(tf.reshape(weights, shape), centres.dtype)
   path = (1.0 - weights) * centres[0] + weights * centres[1]
+  if isinstance(model.prior, tfp.distributions.SphericalUniform):
+    path = tf.math.l2_normalize(path, axis=-1)
   sentences = _decode(model, vocab, path, greedy=True, seed=(0, 0), max_length=max_length)
   return list(zip(np.linspace(0.0, 1.0, steps).tolist(), sentences))

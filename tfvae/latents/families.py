@@ -6,7 +6,8 @@ kind of latent variable:
   num_params        width of the encoder's last (posterior-parameter) layer;
   split(params)     that layer's output [B, num_params] -> what the encoder
                     returns: (loc, log_variance) for Gaussians, logits
-                    [B, n, C] for categoricals;
+                    [B, n, C] for categoricals, (mean direction, kappa)
+                    for spherical latents;
   posterior(out)    the encoder's output -> q(z|x);
   prior             p(z);
   event_shape       the shape of one z;
@@ -17,8 +18,10 @@ kind of latent variable:
 `GaussianLatents(d)` is d continuous latents with q = N(mu, diag(sigma^2)) and
 p = N(0, I) (M1; the 40 continuous latents of Melis et al. (2022));
 `CategoricalLatents(n, C)` is their n categoricals of C categories with a
-uniform prior, embedded before the decoder. Encoders and models accept either
-a family or an int d (Gaussian).
+uniform prior, embedded before the decoder; `SphericalLatents(d, kappa)` is z
+on the unit sphere S^{d-1} with a power-spherical q and the uniform prior
+(Xu and Durrett (2018) with the posterior of De Cao and Aziz (2020); M15).
+Encoders and models accept a family or an int d (Gaussian).
 """
 
 import dataclasses
@@ -28,6 +31,8 @@ import tensorflow as tf
 
 from tfvae.latents import categorical
 from tfvae.latents import gaussian
+from tfvae.latents import iaf
+from tfvae.latents import spherical
 from tfvae.latents.choices import LATENT_TYPES
 
 
@@ -63,6 +68,93 @@ class GaussianLatents:
 
   def embedding(self):
     return None
+
+
+@dataclasses.dataclass(frozen=True)
+class SphericalLatents:
+  """z on the unit sphere S^{d-1} in R^d: q(z|x) power-spherical, p(z) uniform (M15).
+
+  Attributes:
+    latent_dim: d >= 2.
+    kappa: None for a concentration learned per example (the encoder emits
+      d + 1 numbers: the direction and kappa; `spherical.split_parameters`),
+      or one fixed kappa > 0 for every example, as Xu and Durrett (2018) fix
+      it (the encoder emits the direction only, and the KL is a constant).
+  """
+  latent_dim: int
+  kappa: float | None = None
+  reparameterised: ClassVar[bool] = True
+
+  def __post_init__(self):
+    if self.latent_dim < 2:
+      raise ValueError(f"Spherical latents need latent_dim >= 2 (the sphere S^(d-1) in R^d), "
+                       f"got {self.latent_dim}.")
+    if self.kappa is not None and not self.kappa > 0:
+      raise ValueError(f"A fixed kappa must be positive, got {self.kappa}.")
+
+  @property
+  def num_params(self):
+    return self.latent_dim + (1 if self.kappa is None else 0)
+
+  @property
+  def event_shape(self):
+    """The shape of one z: a unit vector [d]."""
+    return (self.latent_dim,)
+
+  def split(self, params):
+    return spherical.split_parameters(params, self.latent_dim, self.kappa)
+
+  def posterior(self, encoded):
+    return spherical.power_spherical(*encoded)
+
+  @property
+  def prior(self):
+    return spherical.spherical_uniform_prior(self.latent_dim)
+
+  def sample(self, posterior, seed, num_samples=None):
+    return spherical.reparameterized_sample(posterior, seed, num_samples)
+
+  def embedding(self):
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class IAFLatents(GaussianLatents):
+  """d continuous latents z_T: an IAF over a diagonal Gaussian z_0, N(0, I) prior (M18).
+
+  Kingma et al. (2016): the encoder emits mu_0, log sigma_0^2 and a context
+  h of 2d numbers (as Shen et al.'s (2021) code); the model owns the flow's
+  weights (`flow()`, a layer) and builds q(z_T|x) from the three
+  (`tfvae.latents.iaf`).
+
+  Attributes:
+    latent_dim: d.
+    steps: T, the number of IAF steps.
+    width: hidden units of each step's MADE per latent dimension.
+  """
+  steps: int = 2
+  width: int = 2
+
+  @property
+  def context_dim(self):
+    return 2 * self.latent_dim
+
+  @property
+  def num_params(self):
+    return 2 * self.latent_dim + self.context_dim
+
+  def split(self, params):
+    loc, log_variance, context = tf.split(
+        params, [self.latent_dim, self.latent_dim, self.context_dim], axis=-1)
+    return loc, log_variance, context
+
+  def posterior(self, encoded):
+    raise NotImplementedError("An IAF posterior needs the flow's weights: use VAE.posterior.")
+
+  def flow(self):
+    """A fresh flow layer for these latents."""
+    return iaf.InverseAutoregressiveFlow(self.latent_dim, self.context_dim, self.steps,
+                                         self.width * self.latent_dim, name="posterior_flow")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,7 +227,8 @@ class VectorQuantizedLatents(_OneHotCodes):
 
 def family(latents):
   """`latents` as a family: an int d is GaussianLatents(d)."""
-  if isinstance(latents, (GaussianLatents, CategoricalLatents, VectorQuantizedLatents)):
+  if isinstance(latents, (GaussianLatents, CategoricalLatents, SphericalLatents,
+                          VectorQuantizedLatents)):
     return latents
   if isinstance(latents, bool) or int(latents) != latents or latents < 1:
     raise ValueError(f"latents must be a latent family or a positive int (Gaussian "
@@ -143,11 +236,21 @@ def family(latents):
   return GaussianLatents(int(latents))
 
 
-def make(latent_type, latent_dim, *, num_categories=10, embed_dim=128):
-  """The family named `latent_type` (one of LATENT_TYPES) with `latent_dim` latent variables."""
+def make(latent_type, latent_dim, *, num_categories=10, embed_dim=128, kappa=None, iaf_steps=0,
+         iaf_width=2):
+  """The family named `latent_type` (one of LATENT_TYPES) with `latent_dim` latent variables.
+
+  `num_categories` and `embed_dim` apply to categorical latents, `kappa` (None:
+  learned) to spherical ones, `iaf_steps` (0: none) and `iaf_width` to the
+  inverse autoregressive flow over Gaussian ones.
+  """
+  if latent_type == "gaussian" and iaf_steps:
+    return IAFLatents(int(latent_dim), int(iaf_steps), int(iaf_width))
   if latent_type == "gaussian":
     return GaussianLatents(int(latent_dim))
   if latent_type == "categorical":
     return CategoricalLatents(int(latent_dim), int(num_categories), int(embed_dim))
+  if latent_type == "spherical":
+    return SphericalLatents(int(latent_dim), None if kappa is None else float(kappa))
   raise ValueError(f"Unknown latent type {latent_type!r}; choose one of "
                    f"{', '.join(LATENT_TYPES)}.")

@@ -48,12 +48,23 @@ def reparameterized_sample(posterior, seed, num_samples=None):
   return base_and_sample(posterior, seed, num_samples)[1]
 
 
+def is_flow(distribution):
+  """Whether `distribution` is a base distribution pushed through a bijector.
+
+  `tfd.TransformedDistribution` returns an instance of its non-composite base
+  class when the bijector is not a composite tensor (a flow whose network is a
+  Python function, as the IAF's), so the check is on the parts, not the class.
+  """
+  return (isinstance(getattr(distribution, "bijector", None), tfp.bijectors.Bijector)
+          and isinstance(getattr(distribution, "distribution", None), tfd.Distribution))
+
+
 def base_and_sample(posterior, seed, num_samples=None):
   """(z0, z): the base Gaussian's sample and the posterior's (equal without a flow).
 
   Regularisers of flow posteriors act on z0 (the sample before the bijector).
   """
-  if isinstance(posterior, tfd.TransformedDistribution):
+  if is_flow(posterior):
     base, _ = base_and_sample(posterior.distribution, seed, num_samples)
     return base, posterior.bijector.forward(base)
   normal = posterior.distribution

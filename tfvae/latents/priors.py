@@ -7,7 +7,8 @@ prior is trained, checkpointed and restored with the model like any layer.
   FixedPrior               no variables: the latent family's own prior,
                            N(0, I) for Gaussian latents (Kingma and Welling
                            2014), uniform for categorical ones (Melis
-                           et al. (2022), M24);
+                           et al. (2022), M24) and on the sphere for
+                           spherical ones (Xu and Durrett (2018), M15);
   MixtureOfGaussiansPrior  sum_k pi_k N(z; mu_k, diag(sigma_k^2)) with learned
                            weights, means and scales: the MoG-prior baseline of
                            the FlowPrior table of Ding and Gimpel (2021)
@@ -87,7 +88,7 @@ class MixtureOfGaussiansPrior(Prior):
 
 
 def default_prior_name(latent_family):
-  """The family's own prior: N(0, I) for Gaussian latents, uniform for one-hot codes."""
+  """The family's own prior: N(0, I) for Gaussian latents, else uniform (codes, the sphere)."""
   return "standard_normal" if isinstance(latent_family, GaussianLatents) else "uniform"
 
 
@@ -96,7 +97,8 @@ def make_prior(name, latent_family, num_components=10):
 
   Raises:
     ValueError: an unknown name, or a prior that does not fit the latents
-      (N(0, I) or a mixture for one-hot codes, uniform for Gaussian latents).
+      (N(0, I) or a mixture for one-hot codes or spherical latents, uniform
+      for Gaussian latents).
   """
   if name not in (None, *PRIORS):
     raise ValueError(f"Unknown prior {name!r}; choose one of {', '.join(PRIORS)}.")

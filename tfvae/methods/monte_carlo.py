@@ -60,5 +60,5 @@ METHOD = Method(
     ),
     validate=validate,
     beta_schedule=False,
-    latent_types=("gaussian", "categorical"),
+    latent_types=("gaussian", "categorical", "spherical"),
 )

@@ -112,9 +112,13 @@ def check_estimator(estimator, num_samples):
 
 def _held_parameters(posterior):
   """q(z|x) with its parameters held constant (no gradient to the encoder)."""
+  if isinstance(posterior, tfd.PowerSpherical):
+    return tfd.PowerSpherical(tf.stop_gradient(posterior.mean_direction),
+                              tf.stop_gradient(posterior.concentration))
   if not (isinstance(posterior, tfd.Independent) and isinstance(posterior.distribution, tfd.Normal)):
     raise ValueError("stl and dreg hold q's parameters fixed and need a diagonal-Gaussian "
-                     f"posterior (tfd.Independent(tfd.Normal)), got {type(posterior).__name__}.")
+                     "(tfd.Independent(tfd.Normal)) or power-spherical posterior, got "
+                     f"{type(posterior).__name__}.")
   normal = posterior.distribution
   held = tfd.Normal(tf.stop_gradient(normal.loc), tf.stop_gradient(normal.scale))
   return tfd.Independent(held, posterior.reinterpreted_batch_ndims)
