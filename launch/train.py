@@ -43,12 +43,22 @@ flags.DEFINE_enum("network", None, config_lib.NETWORKS, "Encoder/decoder family 
                   "its inputs).")
 flags.DEFINE_integer("embed_dim", None, "Word-embedding size (text).")
 flags.DEFINE_integer("hidden_dim", None, "LSTM / hidden layer size.")
-flags.DEFINE_integer("latent_dim", None, "Latent dimensions d (Gaussian) or number of "
-                     "categorical latents.")
+flags.DEFINE_integer("latent_dim", None, "Latent dimensions d (Gaussian, spherical) or number "
+                     "of categorical latents.")
 flags.DEFINE_enum("latent_type", "gaussian", LATENT_TYPES, "Latent variables: "
-                  "gaussian (N(0, I) prior) or categorical (uniform prior, Melis et al. "
-                  "(2022), M24; with --model=monte_carlo --estimator=reinforce|vimco).")
+                  "gaussian (N(0, I) prior), categorical (uniform prior, Melis et al. "
+                  "(2022), M24; with --model=monte_carlo --estimator=reinforce|vimco) or "
+                  "spherical (unit vectors in R^d, power-spherical q, uniform prior; the "
+                  "vMF-VAE of Xu and Durrett (2018), M15).")
 flags.DEFINE_integer("num_categories", 10, "--latent_type=categorical: categories per latent.")
+flags.DEFINE_float("kappa", None, "--latent_type=spherical: a fixed concentration of q(z|x) "
+                   "for every example, as Xu and Durrett (2018) (a constant KL); default: "
+                   "learned per example.")
+flags.DEFINE_integer("iaf_steps", 0, "Gaussian latents: steps of an inverse autoregressive "
+                     "flow over q(z|x) (Kingma et al. (2016), M18; 0: none). With --model="
+                     "bn_vae, du_vae or --objective=free_bits the regulariser acts on z0.")
+flags.DEFINE_integer("iaf_width", 2, "--iaf_steps: hidden units of each step's MADE per latent "
+                     "dimension.")
 flags.DEFINE_enum("prior", None, PRIORS, "p(z) (default: the latents' own, "
                   "standard_normal or uniform); mog: a learned mixture of Gaussians (M13).")
 flags.DEFINE_integer("prior_components", 10, "--prior=mog: number of mixture components.")

@@ -33,7 +33,8 @@ from tfvae.training import checkpoints
 from tfvae.training import config as config_lib
 from tfvae.training import loop
 
-# Every registered method at least once; the VAE's objectives and categorical latents too.
+# Every registered method at least once; the VAE's objectives, categorical and spherical
+# latents too.
 CASES = {
     "vae": dict(model="vae"),
     "free_bits": dict(objective="free_bits", fb_lambda=2.0),
@@ -47,13 +48,20 @@ CASES = {
     "monte_carlo_vimco": dict(model="monte_carlo", estimator="vimco", num_samples=3,
                               latent_type="categorical", latent_dim=2, num_categories=3),
     "vqvae": dict(model="vqvae", latent_dim=2, num_categories=3),
+    "spherical": dict(latent_type="spherical"),
     "bn_vae": dict(model="bn_vae", bn_gamma=0.6),
     "du_vae": dict(model="du_vae", du_gamma=0.5, du_keep_prob=0.5),
     "delta_vae": dict(model="delta_vae", delta=0.1),
+    "iaf_free_bits": dict(objective="free_bits", fb_lambda=2.0, iaf_steps=2),
+    "du_iaf": dict(model="du_vae", du_gamma=0.5, du_keep_prob=0.5, iaf_steps=2),
+    "mae": dict(model="mae", mae_eta=2.0, mae_gamma=0.2),
 }
 # A whole run and its export: one case per method, and categorical latents (the
-# VAE's objectives and priors do not change what is exported).
-RUN_CASES = [name for name in CASES if name not in ("free_bits", "autoencoder", "mog_prior")]
+# VAE's objectives and priors do not change what is exported; spherical latents are
+# run, evaluated and exported by tests/test_spherical_latents.py).
+RUN_CASES = [name for name in CASES
+             if name not in ("free_bits", "autoencoder", "mog_prior", "iaf_free_bits",
+                             "spherical")]
 # What the run changes of a case to be quicker (the refinement is checked by the other tests).
 RUN_FIELDS = {"savae": dict(refine_steps=1)}
 DATA_OPTIONS = dict(num_train=13, num_valid=4, num_test=4, length=5)
@@ -138,7 +146,7 @@ def _train_on_uneven_batches(name, dataset, strategy):
 # noise, which one device and two replicas (other summation orders) make
 # differ by ~1e-5: the bias of the encoder's means, which the batch
 # normalisation of BN-VAE and DU-VAE subtracts again.
-_ROUNDING_ONLY = {(name, ("to_params", "bias")) for name in ("bn_vae", "du_vae")}
+_ROUNDING_ONLY = {(name, ("to_params", "bias")) for name in ("bn_vae", "du_vae", "du_iaf")}
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -168,11 +176,17 @@ def test_a_run_evaluates_to_finite_numbers_and_exports(name, tmp_path):
                         next(iter(run_data.batches("test", 3))).numpy()], object)
   encoded = encoder(sentences=tf.constant(sentences))
   assert all(np.all(np.isfinite(value.numpy())) for value in encoded.values())
+  x = next(iter(run_data.batches("test", 3)))
+  # The Gaussian's parameters are the Keras model's: q's own, or z0's under a flow.
+  posterior = model.posterior(x)
+  for key, gaussian in (("loc", posterior), ("base_loc", getattr(posterior, "distribution", None))):
+    if key in encoded:
+      np.testing.assert_allclose(encoded[key].numpy(), gaussian.mean().numpy(), rtol=1e-5,
+                                 atol=1e-6)
   z = decoder["sample_prior"](num_samples=tf.constant(3), seed=tf.constant([1, 2]))["z"]
   np.testing.assert_allclose(z.numpy(), model.prior.sample(3, seed=tf.constant([1, 2])).numpy(),
                              rtol=1e-6)
   served = decoder["log_likelihood"](sentences=tf.constant(sentences), z=z)["log_likelihood"]
-  x = next(iter(run_data.batches("test", 3)))
   np.testing.assert_allclose(served.numpy(), model.likelihood(z, x).log_prob(x).numpy(),
                              rtol=1e-5)
   generated = decoder["generate"](z=z, seed=tf.constant([1, 2]))

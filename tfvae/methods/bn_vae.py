@@ -26,7 +26,11 @@ METHOD = Method(
                "posterior means."),
     ),
     validate=validate,
+    flow_posteriors=True,
     presets={"bn_vae": Preset("BN-VAE, gamma = 0.6 (Shen et al. (2021), table 1, row "
                               "'BN-VAE (0.6/ 0.6/ 0.5)', Yelp)", {"model": "bn_vae",
-                                                                  "bn_gamma": 0.6})},
+                                                                  "bn_gamma": 0.6}),
+             "iaf_bn": Preset("IAF+BN: two IAF steps over z0 with batch-normalised means, "
+                              "gamma = 0.7 (Shen et al. (2021), table 1, row 'IAF+BN', Yelp)",
+                              {"model": "bn_vae", "bn_gamma": 0.7, "iaf_steps": 2})},
 )

@@ -30,7 +30,12 @@ METHOD = Method(
                "its value in the dropout."),
     ),
     validate=validate,
+    flow_posteriors=True,
     presets={"du_vae": Preset("DU-VAE, gamma = 0.5, p = 0.8 (Shen et al. (2021), table 1, row "
                               "'DU-VAE (0.5, 0.8)')",
-                              {"model": "du_vae", "du_gamma": 0.5, "du_keep_prob": 0.8})},
+                              {"model": "du_vae", "du_gamma": 0.5, "du_keep_prob": 0.8}),
+             "du_iaf": Preset("DU-IAF: two IAF steps over z0 regularised as DU-VAE, gamma = 0.6, "
+                              "p = 0.7 (Shen et al. (2021), table 1, row 'DU-IAF', Yelp)",
+                              {"model": "du_vae", "du_gamma": 0.6, "du_keep_prob": 0.7,
+                               "iaf_steps": 2})},
 )

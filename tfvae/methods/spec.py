@@ -77,6 +77,7 @@ class Method:
     objectives: the values of --objective it trains (METHODS.md M1-M6).
     beta_schedule: whether --beta_schedule applies (it sets beta otherwise).
     latent_types: the values of --latent_type it can learn.
+    flow_posteriors: whether it trains an IAF posterior (--iaf_steps > 0).
     discrete_latents: whether its latents are discrete whatever --latent_type
       (VQ-VAE's codes), so that their prior is uniform.
   """
@@ -91,6 +92,7 @@ class Method:
   objectives: tuple = ("elbo",)
   beta_schedule: bool = True
   latent_types: tuple = ("gaussian",)
+  flow_posteriors: bool = False
   discrete_latents: bool = False
 
 

@@ -64,7 +64,10 @@ METHOD = Method(
                "stage (default --epochs).", kind=int),
     ),
     validate=validate,
+    flow_posteriors=True,
     objectives=VAE_OBJECTIVES,
+    # Spherical latents (M15) train with --objective=elbo (the config refuses the others).
+    latent_types=("gaussian", "spherical"),
     presets={
         "vae": Preset("VAE (Fang et al. (2019), PTB/Yahoo tables, row 'VAE')", {}),
         "beta_vae": Preset("beta-VAE, beta = 0.5 (Fang et al. (2019), PTB table, row "
@@ -80,6 +83,9 @@ METHOD = Method(
         "free_bits": Preset("free bits, lambda = 5 unless --fb_lambda (Li et al. (2019), "
                             "Yahoo table, rows 'FBP (lambda)'; FlowPrior table, row 'VAE+FB')",
                             {"objective": "free_bits", "fb_lambda": 5.0}),
+        "iaf_fb": Preset("IAF+FB: two IAF steps, free bits of 0.25 nats per dimension of z0 for "
+                         "d = 32 (Shen et al. (2021), table 1, row 'IAF+FB', Yelp)",
+                         {"iaf_steps": 2, "objective": "free_bits", "fb_lambda": 8.0}),
         "li2019_pretrain_fb": Preset(
             "AE pre-training, then free bits (lambda = 8 unless --fb_lambda) with the KL term "
             "warmed up from 0 over 10 epochs (Li et al. (2019) and its Yahoo table, row 'Ours "

@@ -12,13 +12,14 @@ from tfvae.models.control_vae import ControlVAE
 from tfvae.models.control_vae import KLController
 from tfvae.models.delta_vae import DeltaVAE
 from tfvae.models.du_vae import DUVAE
+from tfvae.models.mae import MAE
 from tfvae.models.monte_carlo_vae import MonteCarloVAE
 from tfvae.models.sa_vae import SAVAE
 from tfvae.models.vae import VAE
 from tfvae.models.vq_vae import VQVAE
 
 __all__ = ["AggressivePhaseEnd", "AggressiveVAE", "BNVAE", "ControlVAE", "DeltaVAE", "DUVAE", "KLController",
-           "LatentVariableModel",
+           "LatentVariableModel", "MAE",
            "MonteCarloVAE", "OptimizerGroup", "SAVAE", "VAE", "VQVAE", "build_networks",
            "latent_family", "model_arguments"]
 
@@ -64,14 +65,16 @@ def build_networks(config, dataset, family=None):
 
 
 def latent_family(config):
-  """The `tfvae.latents` family of `config`: latent_type, latent_dim, num_categories.
+  """The `tfvae.latents` family of `config`: latent_type, latent_dim, num_categories, kappa, iaf.
 
   A method with latents of its own kind (VQ-VAE) builds its family itself and
   passes it to `model_arguments`.
   """
   config = config.resolved()
   return latents.make(config.latent_type, config.latent_dim,
-                      num_categories=config.num_categories, embed_dim=config.embed_dim)
+                      num_categories=config.num_categories, embed_dim=config.embed_dim,
+                      kappa=config.kappa, iaf_steps=config.iaf_steps,
+                      iaf_width=config.iaf_width)
 
 
 def model_arguments(config, dataset, family=None):

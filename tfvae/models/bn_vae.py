@@ -83,8 +83,8 @@ class BNVAE(VAE):
     self.mean_norm = MeanBatchNorm(bn_gamma, name="mean_norm")
 
   def posterior(self, x, training=False):
-    loc, log_variance = self.encoder(x, training=training)
-    return self.latent_family.posterior((self.mean_norm(loc, training=training), log_variance))
+    loc, *rest = self.encoder(x, training=training)
+    return self.make_posterior((self.mean_norm(loc, training=training), *rest))
 
   def serving_layers(self, half):
     layers = super().serving_layers(half)

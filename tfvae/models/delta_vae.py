@@ -56,8 +56,8 @@ class DeltaVAE(VAE):
 
   def __init__(self, encoder, decoder, latent_dim, *, delta, **kwargs):
     super().__init__(encoder, decoder, latent_dim, **kwargs)
-    if not isinstance(self.latent_family, GaussianLatents):
-      raise ValueError("delta-VAE bounds the variances of Gaussian latents; got "
+    if type(self.latent_family) is not GaussianLatents:
+      raise ValueError("delta-VAE bounds the variances of a diagonal-Gaussian posterior; got "
                        f"{type(self.latent_family).__name__}.")
     self.delta = float(delta)
     self.max_variance = variance_range(self.delta)[0]

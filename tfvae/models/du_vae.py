@@ -54,23 +54,23 @@ class DUVAE(VAE):
     self.mean_norm = MeanBatchNorm(du_gamma, learn_scale=True, name="mean_norm")
 
   def _parameters(self, x, training):
-    """(mu_hat [B, d], delta^2 - alpha [B, d]) before any dropout."""
-    loc, log_variance = self.encoder(x, training=training)
-    return self.mean_norm(loc, training=training), tf.exp(log_variance)
+    """(mu_hat [B, d], delta^2 - alpha [B, d], IAF context if any) before any dropout."""
+    loc, log_variance, *context = self.encoder(x, training=training)
+    return self.mean_norm(loc, training=training), tf.exp(log_variance), context
 
   def posterior(self, x, training=False):
-    loc, excess = self._parameters(x, training)
-    return self.latent_family.posterior((loc, tf.math.log(excess + ALPHA)))
+    loc, excess, context = self._parameters(x, training)
+    return self.make_posterior((loc, tf.math.log(excess + ALPHA), *context))
 
   def step_posterior(self, x, *, seed, training):
     """In training, the variances after the dropout of eq. 6."""
     if not training:
       return self.posterior(x, training=False)
-    loc, excess = self._parameters(x, training)
+    loc, excess, context = self._parameters(x, training)
     dropout_seed = tf.random.experimental.stateless_fold_in(seed, _DROPOUT_STREAM)
     noise = tfvae_random.uniform([tf.shape(excess)[0], excess.shape[-1]], dropout_seed)
     keep = tf.cast(noise < self.keep_prob, excess.dtype) / self.keep_prob
-    return self.latent_family.posterior((loc, tf.math.log(keep * excess + ALPHA)))
+    return self.make_posterior((loc, tf.math.log(keep * excess + ALPHA), *context))
 
   def post_step_update(self, x, per_example_loss, terms):
     self.mean_norm.rescale()

@@ -62,6 +62,8 @@ class VAE(LatentVariableModel):
                        "(--model=monte_carlo) with estimator reinforce or vimco.")
     self.latent_dim = self.latent_family.latent_dim
     self.latent_embedding = self.latent_family.embedding()
+    self.posterior_flow = (self.latent_family.flow()
+                           if isinstance(self.latent_family, latents.IAFLatents) else None)
     self.latent_prior = prior if prior is not None else latents.FixedPrior(self.latent_family)
     self.beta = self.add_state("beta", float(beta))
     self.add_trackers("recon", "kl", "elbo")
@@ -71,7 +73,19 @@ class VAE(LatentVariableModel):
 
   # The model contract.
   def posterior(self, x, training=False):
-    return self.latent_family.posterior(self.encoder(x, training=training))
+    return self.make_posterior(self.encoder(x, training=training))
+
+  def make_posterior(self, encoded):
+    """q(z|x) from the encoder's outputs, after any change a subclass makes to them.
+
+    With an IAF family (`encoded` is (loc, log_variance, context)) it is the
+    flow over N(loc, exp(log_variance)); regularisers of the Gaussian's
+    parameters (BN-VAE, DU-VAE) therefore act on z0.
+    """
+    if self.posterior_flow is None:
+      return self.latent_family.posterior(encoded)
+    loc, log_variance, context = encoded
+    return self.posterior_flow.posterior(latents.diagonal_gaussian(loc, log_variance), context)
 
   @property
   def prior(self):
@@ -83,7 +97,8 @@ class VAE(LatentVariableModel):
   def serving_layers(self, half):
     """The layers whose weights an export of `half` ("encoder" or "decoder") needs."""
     if half == "encoder":
-      return [self.encoder, self.latent_prior]
+      flow = [] if self.posterior_flow is None else [self.posterior_flow]
+      return [self.encoder, self.latent_prior, *flow]
     embedding = [] if self.latent_embedding is None else [self.latent_embedding]
     return [self.decoder, self.latent_prior, *embedding]
 

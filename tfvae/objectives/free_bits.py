@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from tfvae import distribute
 from tfvae import divergences
+from tfvae import latents
 from tfvae.objectives.elbo import elbo_terms
 
 
@@ -49,7 +50,25 @@ def free_bits_elbo(model, x, *, target_rate, seed, training, beta=1.0):
     unclamped values.
   """
   terms = elbo_terms(model, x, seed=seed, training=training)
-  per_dimension = divergences.kl_per_dimension(terms["posterior"], model.prior, terms["z"][None])
+  posterior = terms["posterior"]
+  if latents.is_flow(posterior):
+    kl_term = _flow_free_bits_kl(posterior, model.prior, terms["kl"], target_rate, seed)
+  else:
+    per_dimension = divergences.kl_per_dimension(posterior, model.prior, terms["z"][None])
+    kl_term = free_bits_penalty(per_dimension, target_rate)
   recon = -terms["log_likelihood"]
-  loss = recon + beta * free_bits_penalty(per_dimension, target_rate)
+  loss = recon + beta * kl_term
   return loss, {"recon": recon, "kl": terms["kl"], "elbo": terms["elbo"]}
+
+
+def _flow_free_bits_kl(posterior, prior, kl, target_rate, seed):
+  """The KL term of a flow posterior (IAF+FB) with free bits on its base z0.
+
+  KL(q(z_T|x) || p) = KL(q(z_0|x) || p) + [KL(q(z_T|x) || p) - KL(q(z_0|x) || p)]:
+  the first part, per dimension in closed form, is clamped as without a flow;
+  the flow's part (its one-sample estimate `kl` less the closed form) is kept
+  as it is, so that without the clamp the term is the KL itself.
+  """
+  base_per_dimension = divergences.kl_per_dimension(posterior.distribution, prior, seed=seed)
+  flow_part = kl - tf.reduce_sum(base_per_dimension, axis=-1)
+  return free_bits_penalty(base_per_dimension, target_rate) + flow_part

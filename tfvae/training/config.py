@@ -43,10 +43,12 @@ DATASET_DEFAULTS = {
 # cannot be restored into this model.
 ARCHITECTURE_FIELDS = ("model", "dataset", "data_options", "max_length", "vocab_size", "network",
                        "embed_dim", "hidden_dim", "latent_dim", "latent_type", "num_categories",
-                       "prior", "prior_components", "optimizer")
+                       "kappa", "iaf_steps", "iaf_width", "prior", "prior_components",
+                       "optimizer")
 # Fields that fix the encoder's variables (what --init_encoder_from must match).
 ENCODER_FIELDS = ("dataset", "data_options", "max_length", "vocab_size", "network", "embed_dim",
-                  "hidden_dim", "latent_dim", "latent_type", "num_categories")
+                  "hidden_dim", "latent_dim", "latent_type", "num_categories", "kappa",
+                  "iaf_steps", "iaf_width")
 
 
 @dataclasses.dataclass
@@ -64,10 +66,18 @@ class SharedConfig:
   embed_dim: int | None = None
   hidden_dim: int | None = None
   latent_dim: int | None = None
-  # Gaussian latents, or latent_dim categoricals of num_categories (Melis et
-  # al. (2022); M24).
+  # Gaussian latents, latent_dim categoricals of num_categories (Melis et
+  # al. (2022); M24), or unit vectors on the sphere in R^latent_dim (M15).
   latent_type: str = "gaussian"
   num_categories: int = 10
+  # Spherical latents: None learns q's concentration per example; a number
+  # fixes it, as Xu and Durrett (2018) do.
+  kappa: float | None = None
+  # Gaussian latents: iaf_steps > 0 pushes q(z|x) through that many steps of
+  # an inverse autoregressive flow, each MADE iaf_width * latent_dim units
+  # wide (Kingma et al. (2016); M18).
+  iaf_steps: int = 0
+  iaf_width: int = 2
   # p(z): None for the latents' own (N(0, I) or uniform), or "mog" with
   # prior_components learned components (METHODS.md M13).
   prior: str | None = None
@@ -155,6 +165,8 @@ class SharedConfig:
     if not 0.0 <= self.adam_beta1 < 1.0:
       raise ConfigError(f"--adam_beta1 must be in [0, 1), got {self.adam_beta1}.")
     self._validate_remedies()
+    self._validate_latents()
+    self._validate_flow()
     self._validate_prior()
     self._validate_data()
     if self.grad_clip_norm is not None and self.grad_clip_norm <= 0:
@@ -165,6 +177,45 @@ class SharedConfig:
       raise ConfigError("--strategy=multi_worker needs --model_dir: the same directory on "
                         "every worker, on a file system they share (or gs://...).")
     return self
+
+  def _validate_latents(self):
+    """What spherical latents (M15) need: d >= 2, an objective without per-dimension KL."""
+    if self.latent_type != "spherical":
+      if self.kappa is not None:
+        raise ConfigError(f"--kappa sets the concentration of spherical latents; it needs "
+                          f"--latent_type=spherical, not --latent_type={self.latent_type}.")
+      return
+    if self.kappa is not None and not self.kappa > 0:
+      raise ConfigError(f"--kappa must be positive (or unset: learned per example), got "
+                        f"{self.kappa}.")
+    if self.latent_dim is not None and self.latent_dim < 2:
+      raise ConfigError(f"--latent_type=spherical puts z on the unit sphere in R^d and needs "
+                        f"--latent_dim >= 2, got {self.latent_dim}.")
+    if self.objective == "free_bits":
+      raise ConfigError("--objective=free_bits clamps the KL of each latent dimension, and a "
+                        "spherical posterior does not factorise over dimensions: use "
+                        "--objective=elbo (--kappa fixes the KL, as Xu and Durrett (2018) do).")
+    if self.objective == "autoencoder":
+      raise ConfigError("--objective=autoencoder decodes z = E_q[z], which for spherical "
+                        "latents lies inside the ball, off the sphere: use --objective=elbo.")
+
+  def _validate_flow(self):
+    """What an IAF posterior (M18) needs: Gaussian latents and a method that takes a flow."""
+    if self.iaf_steps < 0 or self.iaf_width < 1:
+      raise ConfigError(f"--iaf_steps must be >= 0 (0: no flow) and --iaf_width >= 1, got "
+                        f"--iaf_steps={self.iaf_steps} --iaf_width={self.iaf_width}.")
+    if not self.iaf_steps:
+      return
+    if self.latent_type != "gaussian":
+      raise ConfigError(f"--iaf_steps pushes Gaussian latents through a flow; it needs "
+                        f"--latent_type=gaussian, not --latent_type={self.latent_type}.")
+    if not methods.get(self.model).flow_posteriors:
+      takers = [m.name for m in methods.METHODS.values() if m.flow_posteriors]
+      raise ConfigError(f"--model={self.model} cannot train an IAF posterior (--iaf_steps); "
+                        f"use --model={' or --model='.join(takers)}, or --iaf_steps=0.")
+    if self.objective == "autoencoder":
+      raise ConfigError("--objective=autoencoder decodes z = mu(x) without a posterior; it "
+                        "takes no flow: use --iaf_steps=0.")
 
   def _validate_prior(self):
     if self.prior is None:
