@@ -69,3 +69,36 @@ def test_unknown_table_scale_and_row_are_config_errors(tmp_path):
     reproduce.row_config(reproduce.PTB_CLASSIC[0], "tpu", str(tmp_path))
   with pytest.raises(config_lib.ConfigError, match="fb_lambda_3"):
     reproduce.run_table("ptb_classic", "cpu", str(tmp_path), str(tmp_path), rows=["fb3"])
+
+
+def test_du_vae_rows_are_valid_at_both_scales_and_share_an_architecture():
+  for table in reproduce.table_names("du_vae"):
+    configs = [reproduce.row_config(row, scale, "/runs", table)
+               for row in reproduce.TABLES[table].rows for scale in ("cpu", "paper")]
+    for config in configs:
+      config.resolved().validate()
+    cpu = [c for c in configs if c.steps_per_epoch is not None]
+    encoders = {json.dumps({k: v for k, v in c.resolved().architecture().items()
+                            if k not in ("model", "iaf_steps", "iaf_width")}, sort_keys=True)
+                for c in cpu}
+    assert len(encoders) == 1, encoders
+  assert reproduce.table_names("du_vae", "mnist") == ["du_vae_mnist"]
+  with pytest.raises(config_lib.ConfigError, match="has the halves yelp, mnist"):
+    reproduce.table_names("du_vae", "omniglot")
+  with pytest.raises(config_lib.ConfigError, match="--data applies to --table=du_vae"):
+    reproduce.table_names("ptb_classic", "yelp")
+
+
+def test_a_probed_table_has_mpd_and_probe_columns(tmp_path, monkeypatch):
+  """A tiny du_vae-like table on D4 (which has labels): MPD and the probe's accuracies."""
+  table = reproduce.Table(reproduce.DU_VAE[:1] + reproduce.DU_VAE[5:6], {"tiny": TINY_SCALE},
+                          reproduce.TABLES["du_vae_yelp"].columns, probe_labels=(20, 50))
+  monkeypatch.setitem(reproduce.TABLES, "tiny_du", table)
+  markdown = reproduce.run_table("tiny_du", "tiny", str(tmp_path / "runs"),
+                                 str(tmp_path / "results"))
+  assert "| MPD | probe 20 (%) | probe 50 (%) |" in markdown
+  saved = json.loads((tmp_path / "results" / "tiny_du_tiny.json").read_text())
+  for entry in saved:
+    assert 0.0 <= entry["test"]["probe_20"] <= 1.0 and entry["test"]["mpd"] >= 0.0
+  probed = json.loads((tmp_path / "runs" / "vae" / "probe.json").read_text())
+  assert probed["label_counts"] == [20, 50]

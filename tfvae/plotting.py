@@ -118,11 +118,31 @@ def latent_figure(points, *, title, axis_labels=("z1", "z2"), labels=None, densi
   Returns:
     A matplotlib `Figure`.
   """
+  figure = Figure(figsize=(6.4, 5.4), dpi=_DPI, layout="constrained")
+  _draw_latents(figure.add_subplot(), points, title, axis_labels, labels, density)
+  return figure
+
+
+def latent_panels_figure(panels, *, title):
+  """`latent_figure`'s picture for several models side by side, one panel each.
+
+  Args:
+    panels: dicts with "label" (the panel's title), "points" [N, 2], and
+      optionally "classes" [N] and "density" (as `latent_figure`'s).
+    title: the figure's title.
+  """
+  figure = Figure(figsize=(4.2 * len(panels), 4.4), dpi=_DPI, layout="constrained")
+  for axes, panel in zip(figure.subplots(1, len(panels), squeeze=False)[0], panels):
+    _draw_latents(axes, panel["points"], panel["label"], ("z1", "z2"), panel.get("classes"),
+                  panel.get("density"))
+  figure.suptitle(title)
+  return figure
+
+
+def _draw_latents(axes, points, title, axis_labels, labels, density):
   points = np.asarray(points, np.float64)
   if points.ndim != 2 or points.shape[1] != 2 or not len(points):
-    raise ValueError(f"latent_figure needs [N, 2] points, got shape {points.shape}.")
-  figure = Figure(figsize=(6.4, 5.4), dpi=_DPI, layout="constrained")
-  axes = figure.add_subplot()
+    raise ValueError(f"A latent picture needs [N, 2] points, got shape {points.shape}.")
   if density is not None:
     axes.contour(*density, levels=8, cmap="Greys", linewidths=0.8)
     axes.plot([], [], color="grey", linewidth=0.8, label="aggregate posterior q(z)")
@@ -137,7 +157,6 @@ def latent_figure(points, *, title, axis_labels=("z1", "z2"), labels=None, densi
   axes.set_ylabel(axis_labels[1])
   axes.set_title(title)
   axes.legend(loc="best", fontsize=8, markerscale=2)
-  return figure
 
 
 def png_bytes(figure) -> bytes:

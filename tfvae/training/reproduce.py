@@ -19,6 +19,7 @@ from absl import logging
 import tensorflow as tf
 
 from tfvae import plotting
+from tfvae.metrics import probe
 from tfvae.training import loop
 from tfvae.training import presets
 from tfvae.training import report
@@ -90,19 +91,114 @@ SCALES = {
     },
 }
 
-TABLES = {"ptb_classic": PTB_CLASSIC}
 
+PROBE_FILE = "probe.json"
 COLUMNS = (("nll", "NLL", "{:.2f}"), ("ppl", "PPL", "{:.2f}"), ("recon", "Recon", "{:.2f}"),
            ("kl", "KL", "{:.2f}"), ("mi_batch", "MI", "{:.2f}"), ("au", "AU", "{:d}"),
            ("sampled_dis1", "Dis-1", "{:d}"), ("sampled_dis2", "Dis-2", "{:d}"))
 
+# Shen et al. (2021), table 1 (Yelp: "NLL / KL / MI / AU") and table 2 (Yelp probe
+# accuracy with 100 / 1k / 10k labels). Their Yelp is He et al.'s (2019) corpus of
+# reviews; ours the labelled yelp_sentiment sentences (METHODS.md D6), so only the
+# ordering of the methods carries over, not the values. FB (0.1) is 0.1 nats per
+# dimension, lambda = 3.2 for d = 32.
+DU_VAE = (
+    Row("VAE", "vae", published="357.5 / 0.0 / 0.0 / 0.0; probe 71.10 / 71.58 / 77.11"),
+    Row("FB (0.1)", "free_bits", {"fb_lambda": 3.2},
+        published="357.1 / 4.8 / 2.5 / 32.0; probe 75.19 / 81.63 / 82.39"),
+    Row("delta-VAE (0.1)", "delta_vae",
+        published="357.6 / 3.2 / 0.0 / 0.0; probe 60.11 / 61.46 / 64.38"),
+    Row("BN-VAE (0.6)", "bn_vae", published="355.7 / 6.0 / 5.2 / 32.0; probe 84.53 / 89.45 / "
+                                            "89.72"),
+    Row("MAE (2, 0.2)", "mae", published="362.8 / 8.0 / 4.6 / 32.0; probe 61.50 / 62.42 / 63.68"),
+    Row("DU-VAE (0.5, 0.8)", "du_vae",
+        published="355.5 / 6.8 / 5.9 / 18.0; probe 88.91 / 90.36 / 90.77"),
+    Row("IAF+FB (0.25)", "iaf_fb", published="357.1 / 7.7 / - / -; probe 89.73 / 90.94 / 91.01"),
+    Row("IAF+BN (0.7)", "iaf_bn", published="356.6 / 0.6 / - / -; probe 87.98 / 89.18 / 90.29"),
+    Row("DU-IAF (0.6, 0.7)", "du_iaf",
+        published="356.1 / 5.1 / - / -; probe 91.25 / 91.52 / 92.31"),
+)
+# Shen et al.'s (2021) image data set is OMNIGLOT, which has no labels here: the
+# image half runs on binarized MNIST (conv networks) and has no published numbers.
+DU_VAE_IMAGE = tuple(dataclasses.replace(row, published="—") for row in DU_VAE)
+# The KL weight warms up from 0 in every row, as Shen et al.'s code does (10 epochs);
+# "cpu": 2 epochs of 600 steps with a 1-epoch warm-up, IW-NLL (K=500) on the first
+# 100 test sentences (500 test images), narrower networks.
+_WARM_UP = dict(beta_schedule="linear", anneal_start=0.0)
+DU_VAE_TEXT_SCALES = {
+    "paper": {"fields": dict(dataset="yelp", embed_dim=512, hidden_dim=1024, latent_dim=32,
+                             batch_size=32, epochs=150, optimizer="sgd", learning_rate=1.0,
+                             grad_clip_norm=5.0, dropout_in=0.5, dropout_out=0.5,
+                             anneal_epochs=10.0, **_WARM_UP),
+              "per_preset": {}},
+    "cpu": {"fields": dict(dataset="yelp", embed_dim=128, hidden_dim=128, latent_dim=32,
+                           batch_size=32, epochs=2, steps_per_epoch=600, learning_rate=1e-3,
+                           grad_clip_norm=5.0, test_examples=100, epoch_eval_batches=5,
+                           anneal_epochs=1.0, verbose=2, **_WARM_UP),
+            "per_preset": {}},
+}
+DU_VAE_IMAGE_SCALES = {
+    "paper": {"fields": dict(dataset="binarized_mnist", latent_dim=32, batch_size=64,
+                             epochs=100, anneal_epochs=10.0, **_WARM_UP),
+              "per_preset": {}},
+    "cpu": {"fields": dict(dataset="binarized_mnist", hidden_dim=64, latent_dim=32,
+                           batch_size=64, epochs=2, steps_per_epoch=400, learning_rate=1e-3,
+                           test_examples=500, epoch_eval_batches=5, anneal_epochs=1.0,
+                           verbose=2, **_WARM_UP),
+            "per_preset": {}},
+}
+DIVERSITY_COLUMNS = (("mpd", "MPD", "{:.2f}"),)
 
-def row_config(row, scale, runs_dir):
-  """The Config of `row` at `scale`, run in `runs_dir/<row_name(row)>`."""
-  if scale not in SCALES:
-    raise ConfigError(f"--scale={scale!r} is not one of {', '.join(SCALES)}.")
-  fields = dict(SCALES[scale]["fields"])
-  fields.update(SCALES[scale]["per_preset"].get(row.preset, {}))
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+  """A reproduction table: its rows, its scales, its columns and the probe's label counts.
+
+  `scales` maps a scale's name to {"fields": the shared config fields,
+  "per_preset": {preset: fields that differ for that row}}; `probe_labels`
+  adds a linear-probe accuracy column per count (E8; () for none).
+  """
+  rows: tuple
+  scales: dict
+  columns: tuple = COLUMNS
+  probe_labels: tuple = ()
+
+
+TABLES = {
+    "ptb_classic": Table(PTB_CLASSIC, SCALES),
+    "du_vae_yelp": Table(DU_VAE, DU_VAE_TEXT_SCALES, COLUMNS[:6] + DIVERSITY_COLUMNS,
+                         probe_labels=(100, 1000, 10000)),
+    "du_vae_mnist": Table(DU_VAE_IMAGE, DU_VAE_IMAGE_SCALES,
+                          (COLUMNS[0],) + COLUMNS[2:6] + DIVERSITY_COLUMNS,
+                          probe_labels=(100, 1000, 5000)),
+}
+# --table=du_vae: both halves, or the one --data names.
+GROUPS = {"du_vae": {"yelp": "du_vae_yelp", "mnist": "du_vae_mnist"}}
+
+
+def table_names(table, data=None):
+  """The TABLES that `--table=table --data=data` runs, in order."""
+  if table in GROUPS:
+    halves = GROUPS[table]
+    if data is not None and data not in halves:
+      raise ConfigError(f"--data={data!r}: --table={table} has the halves "
+                        f"{', '.join(halves)}.")
+    return [halves[data]] if data else list(halves.values())
+  if table not in TABLES:
+    raise ConfigError(f"--table={table!r} is not one of {', '.join([*TABLES, *GROUPS])}.")
+  if data is not None:
+    raise ConfigError(f"--data applies to --table={' or --table='.join(GROUPS)}, not to "
+                      f"--table={table}.")
+  return [table]
+
+
+def row_config(row, scale, runs_dir, table="ptb_classic"):
+  """The Config of `row` of `table` at `scale`, run in `runs_dir/<row_name(row)>`."""
+  scales = TABLES[table].scales
+  if scale not in scales:
+    raise ConfigError(f"--scale={scale!r} is not one of {', '.join(scales)}.")
+  fields = dict(scales[scale]["fields"])
+  fields.update(scales[scale]["per_preset"].get(row.preset, {}))
   fields.update(row.fields)
   fields["model_dir"] = os.path.join(runs_dir, row_name(row))
   return presets.make_config(row.preset, **fields)
@@ -114,8 +210,12 @@ def row_name(row):
   return "_".join(words)
 
 
-def run_row(config):
-  """Trains the stages of one row (or reads its results); returns (test metrics, seconds)."""
+def run_row(config, probe_labels=()):
+  """Trains the stages of one row (or reads its results); returns (test metrics, seconds).
+
+  With `probe_labels` the test metrics also hold the linear probe's accuracy,
+  "probe_<count>", computed once and kept in the run's `probe.json`.
+  """
   seconds = 0.0
   results = None
   for stage in presets.stages(config):
@@ -127,7 +227,27 @@ def run_row(config):
       logging.info("Training %s.", stage.model_dir)
       results = loop.train(stage)
     seconds += results["train_seconds"] + results.get("eval_seconds", 0.0)
-  return results["test"], seconds
+  test = dict(results["test"])
+  if probe_labels:
+    test.update({f"probe_{count}": value
+                 for count, value in _probe(config.model_dir, probe_labels).items()})
+  return test, seconds
+
+
+def _probe(model_dir, label_counts):
+  """{count: accuracy} of the run's linear probe, read from or written to `probe.json`."""
+  path = os.path.join(model_dir, PROBE_FILE)
+  if tf.io.gfile.exists(path):
+    with tf.io.gfile.GFile(path) as f:
+      saved = json.load(f)
+    if saved["label_counts"] == list(label_counts):
+      return {int(count): value for count, value in saved["accuracy"].items()}
+  _, dataset, model = loop.restore_run(model_dir)
+  accuracy = probe.linear_probe(model, dataset, label_counts=label_counts)
+  with tf.io.gfile.GFile(path, "w") as f:
+    json.dump({"label_counts": list(label_counts),
+               "accuracy": {str(count): value for count, value in accuracy.items()}}, f)
+  return accuracy
 
 
 def run_table(table, scale, runs_dir, results_dir, rows=None, verbose=1):
@@ -144,16 +264,17 @@ def run_table(table, scale, runs_dir, results_dir, rows=None, verbose=1):
   """
   if table not in TABLES:
     raise ConfigError(f"--table={table!r} is not one of {', '.join(TABLES)}.")
-  selected = [row for row in TABLES[table] if rows is None or row_name(row) in rows]
+  spec = TABLES[table]
+  selected = [row for row in spec.rows if rows is None or row_name(row) in rows]
   if rows is not None and len(selected) != len(set(rows)):
-    known = ", ".join(row_name(row) for row in TABLES[table])
+    known = ", ".join(row_name(row) for row in spec.rows)
     raise ConfigError(f"Unknown rows in {sorted(rows)}; {table} has: {known}.")
   started = time.time()
   measured = []
   progress = ItemProgress("row", len(selected), verbose=verbose)
   for row in selected:
     progress.begin(f"{row.label} ({row_name(row)})")
-    test, seconds = run_row(row_config(row, scale, runs_dir))
+    test, seconds = run_row(row_config(row, scale, runs_dir, table), spec.probe_labels)
     progress.end()
     measured.append({"label": row.label, "preset": row.preset, "test": test,
                      "seconds": seconds, "published": row.published})
@@ -193,9 +314,17 @@ def replot_table(table, scale, results_dir):
                               os.path.join(results_dir, f"{table}_{scale}"))
 
 
+def table_columns(table):
+  """(key, header, format) of `table`'s metric columns, the probe's accuracies last."""
+  spec = TABLES[table]
+  return spec.columns + tuple((f"probe_{count}", f"probe {count} (%)", "{:.1f}")
+                              for count in spec.probe_labels)
+
+
 def format_table(table, scale, measured, seconds):
   """The markdown table of measured rows, with the published numbers beside them."""
-  header = ["method", "preset"] + [label for _, label, _ in COLUMNS] + ["time (min)",
+  columns = table_columns(table)
+  header = ["method", "preset"] + [label for _, label, _ in columns] + ["time (min)",
                                                                         "published"]
   rows_minutes = sum(entry["seconds"] for entry in measured) / 60
   lines = [f"{table}, scale {scale}: {rows_minutes:.0f} min of training and evaluation in all "
@@ -203,8 +332,11 @@ def format_table(table, scale, measured, seconds):
            "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
   for entry in measured:
     cells = [entry["label"], f"`{entry['preset']}`"]
-    for key, _, fmt in COLUMNS:
-      cells.append(report.format_value(entry["test"].get(key), fmt))
+    for key, _, fmt in columns:
+      value = entry["test"].get(key)
+      if key.startswith("probe_") and value is not None:
+        value = 100 * value
+      cells.append(report.format_value(value, fmt))
     cells += [f"{entry['seconds'] / 60:.1f}", entry["published"]]
     lines.append("| " + " | ".join(cells) + " |")
   return "\n".join(lines)
