@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tfvae import data
 from tfvae import methods
@@ -43,21 +44,37 @@ def test_training_means_have_the_batch_statistics_of_eq_9(model_and_batch):
 def test_batch_kl_is_at_least_d_gamma_squared_over_two(model_and_batch):
   """Zhu et al. (2020): with the means normalised the KL cannot vanish.
 
-  The bound is d gamma^2 / 2 up to BN's epsilon, which matters here: the
-  fresh encoder's means vary by only about 1e-5 over the batch.
-
-  The randomly initialised encoder's own means are tiny, so without the
-  normalisation the same batch's KL is far under the bound.
+  The randomly initialised encoder's own means vary by only about 1e-5 over
+  the batch, so without the normalisation the same batch's KL is far under
+  the bound; with it, the bound holds in full.
   """
   model, x = model_and_batch
   raw_loc, log_variance = (t.numpy() for t in model.encoder(x))
-  # The batch mean of mu_hat^2 is gamma^2 var / (var + epsilon) per dimension.
-  variance = raw_loc.var(0)
-  bound = 0.5 * GAMMA**2 * np.sum(variance / (variance + bn_vae.EPSILON))
+  bound = 0.5 * GAMMA**2 * LATENT_DIM
   kl = model.posterior(x, training=True).kl_divergence(model.prior).numpy().mean()
   raw_kl = 0.5 * np.sum(raw_loc**2 + np.exp(log_variance) - log_variance - 1, axis=1).mean()
   assert kl >= bound * 0.999, (kl, bound)
   assert raw_kl < 0.5 * bound, raw_kl
+
+
+@pytest.mark.parametrize("raw_scale", [1.0, 1e-2, 1e-4])
+def test_shrinking_the_raw_means_cannot_lower_the_kl(raw_scale):
+  """The normalised means do not depend on the raw means' scale.
+
+  An epsilon comparable to the raw variance (PyTorch's 1e-5) would let an
+  encoder shrink its means until the bound no longer holds; the KL's
+  gradient along the raw scale must vanish too, or Adam follows it.
+  """
+  layer = bn_vae.MeanBatchNorm(GAMMA)
+  raw = np.random.default_rng(0).normal(size=[64, LATENT_DIM]).astype(np.float32) + 3.0
+  scale = keras.Variable(raw_scale)
+  with tf.GradientTape() as tape:
+    normalised = layer(keras.ops.convert_to_tensor(raw) * scale, training=True)
+    kl_of_means = 0.5 * keras.ops.mean(keras.ops.sum(normalised**2, axis=1))
+  np.testing.assert_allclose(normalised.numpy().var(0), GAMMA**2, rtol=1e-3)
+  assert kl_of_means.numpy() >= 0.999 * 0.5 * GAMMA**2 * LATENT_DIM
+  # d KL / d log(scale): eps / var of the KL at most.
+  assert abs(float(tape.gradient(kl_of_means, scale)) * raw_scale) < 1e-3 * kl_of_means.numpy()
 
 
 def test_evaluation_uses_the_moving_statistics(model_and_batch):

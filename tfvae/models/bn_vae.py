@@ -19,10 +19,16 @@ import keras
 from tfvae.latents.families import GaussianLatents
 from tfvae.models.vae import VAE
 
-# PyTorch's BatchNorm1d defaults (momentum 0.1 there, 0.9 in Keras' convention),
-# which Shen et al.'s code uses for the means.
+# PyTorch's BatchNorm1d momentum (0.1 there, 0.9 in Keras' convention), which
+# Shen et al.'s code uses for the means.
 MOMENTUM = 0.9
-EPSILON = 1e-5
+# Not PyTorch's 1e-5: an epsilon added to the batch variance lets the encoder
+# escape the bound. The normalised means have variance gamma^2 var / (var + eps),
+# so the KL falls as the raw means shrink; Adam, whose steps do not scale with
+# the gradient, follows that small but steady pull until var << eps (on yelp,
+# var ~ 1e-8 and KL 0.02 instead of 5.8 after 600 steps). With 1e-12 the
+# normalisation is exact for any variance float32 can resolve.
+EPSILON = 1e-12
 
 
 class MeanBatchNorm(keras.layers.Layer):
