@@ -75,6 +75,15 @@ def test_delta_vae_commits_delta_nats_per_dimension():
   assert _plain_vae_kl()[-100:].mean() < 0.5 * bound
 
 
+def test_mae_keeps_the_posteriors_apart_and_informative():
+  """Ma et al. (2019): the diversity term keeps the batch's posteriors apart, so z keeps
+  information about x where the VAE collapses. Measured (seeds 0-3): KL 1.39, 1.62, 1.07,
+  1.49 and MI 1.42, 1.48, 1.07, 1.39 nats; the plain VAE 0.10 and 0.07."""
+  model, kl = d4_runs.train(model="mae", mae_eta=2.0, mae_gamma=0.2)
+  assert kl[-100:].mean() > _plain_vae_kl()[-100:].mean() + 0.6
+  assert d4_runs.mutual_information(model, d4_runs.held_out_batch(500)) > 0.6
+
+
 def test_annealing_holds_kl_up_while_beta_is_small_then_collapses_at_beta_one():
   """Bowman et al.: while the KL weight warms up from 0 the encoder encodes; Li et al. (2019)
   (Yahoo table: "+ anneal", KL 0.00, AU 0) find the latent lost again once it is 1.
