@@ -142,11 +142,13 @@ def _train_on_uneven_batches(name, dataset, strategy):
   return _weights(model)
 
 
-# Weights whose gradient is zero in exact arithmetic and so hold only rounding
-# noise, which one device and two replicas (other summation orders) make
-# differ by ~1e-5: the bias of the encoder's means, which the batch
-# normalisation of BN-VAE and DU-VAE subtracts again.
-_ROUNDING_ONLY = {(name, ("to_params", "bias")) for name in ("bn_vae", "du_vae", "du_iaf")}
+# BN-VAE's and DU-VAE's batch normalisation standardises the means exactly
+# (epsilon 1e-12), and the fresh tiny encoder's means vary by only 1e-6 to
+# 1e-4 over a batch: the division, then SGD at rate 0.5, amplify the rounding
+# of other summation orders (one device, two replicas) to at most ~5e-4 in the
+# weights upstream of it. Statistics of the wrong batch (each replica's own,
+# `synchronized=False`) move them by ~0.2.
+_AMPLIFIED_ROUNDING = {"bn_vae", "du_vae", "du_iaf"}
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -155,7 +157,7 @@ def test_uneven_global_batches_train_like_one_device(name, dataset, mirrored_str
   two = _train_on_uneven_batches(name, dataset, mirrored_strategy)
   assert one.keys() == two.keys()
   for path, value in one.items():
-    atol = 1e-4 if (name, tuple(path.rsplit("/", 2)[-2:])) in _ROUNDING_ONLY else 1e-5
+    atol = 2e-3 if name in _AMPLIFIED_ROUNDING else 1e-5
     np.testing.assert_allclose(two[path], value, rtol=1e-4, atol=atol, err_msg=path)
 
 
