@@ -83,8 +83,8 @@ METHOD = Method(
         "free_bits": Preset("free bits, lambda = 5 unless --fb_lambda (Li et al. (2019), "
                             "Yahoo table, rows 'FBP (lambda)'; FlowPrior table, row 'VAE+FB')",
                             {"objective": "free_bits", "fb_lambda": 5.0}),
-        "iaf_fb": Preset("IAF+FB: two IAF steps, free bits of 0.25 nats per dimension of z0 for "
-                         "d = 32 (Shen et al. (2021), table 1, row 'IAF+FB', Yelp)",
+        "iaf_fb": Preset("IAF+FB: two IAF steps, free bits of 0.25 nats per dimension on the "
+                         "KL of z_T for d = 32 (Shen et al. (2021), table 1, row 'IAF+FB', Yelp)",
                          {"iaf_steps": 2, "objective": "free_bits", "fb_lambda": 8.0}),
         "li2019_pretrain_fb": Preset(
             "AE pre-training, then free bits (lambda = 8 unless --fb_lambda) with the KL term "

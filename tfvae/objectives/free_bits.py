@@ -52,7 +52,9 @@ def free_bits_elbo(model, x, *, target_rate, seed, training, beta=1.0):
   terms = elbo_terms(model, x, seed=seed, training=training)
   posterior = terms["posterior"]
   if latents.is_flow(posterior):
-    kl_term = _flow_free_bits_kl(posterior, model.prior, terms["kl"], target_rate, seed)
+    # A flow mixes the dimensions, so z_T has no KL per dimension: one group
+    # (Kingma et al. 2016), the whole estimate clamped at lambda.
+    kl_term = free_bits_penalty(terms["kl"][:, None], target_rate)
   else:
     per_dimension = divergences.kl_per_dimension(posterior, model.prior, terms["z"][None])
     kl_term = free_bits_penalty(per_dimension, target_rate)
@@ -60,15 +62,3 @@ def free_bits_elbo(model, x, *, target_rate, seed, training, beta=1.0):
   loss = recon + beta * kl_term
   return loss, {"recon": recon, "kl": terms["kl"], "elbo": terms["elbo"]}
 
-
-def _flow_free_bits_kl(posterior, prior, kl, target_rate, seed):
-  """The KL term of a flow posterior (IAF+FB) with free bits on its base z0.
-
-  KL(q(z_T|x) || p) = KL(q(z_0|x) || p) + [KL(q(z_T|x) || p) - KL(q(z_0|x) || p)]:
-  the first part, per dimension in closed form, is clamped as without a flow;
-  the flow's part (its one-sample estimate `kl` less the closed form) is kept
-  as it is, so that without the clamp the term is the KL itself.
-  """
-  base_per_dimension = divergences.kl_per_dimension(posterior.distribution, prior, seed=seed)
-  flow_part = kl - tf.reduce_sum(base_per_dimension, axis=-1)
-  return free_bits_penalty(base_per_dimension, target_rate) + flow_part
