@@ -20,6 +20,13 @@ Categorical latents and VQ-VAE codes (z one-hot float32 [B, n, C]):
 `probabilities` [B, n, C] (the mean of q(z|x)), `z` (one fresh sample, drawn
 by the Gumbel-max trick with stateful uniform noise) and `kl`.
 
+Implicit posteriors (iVAE's sampler z = G(x, eps), `--model=ivae`): q(z|x) has
+no parameters to return, so the outputs are samples: `z` [B, d], one fresh
+sample, `samples` [B, SERVED_SAMPLES, d], further fresh samples (all drawn by
+the training sampler on a stateless seed drawn by a stateful op), and `kl`,
+KL(fit || p(z)) of the diagonal Gaussian fitted to 64 samples, the "kl" that
+evaluation reports for the model (`tfvae.models.dual_kl`).
+
 Spherical latents (z a unit vector float32 [B, d]): `mean_direction` [B, d]
 and `concentration` [B], the parameters mu and kappa of the power-spherical
 q(z|x) (its mode is mu; its mean, kappa / (d - 1 + kappa) mu, lies inside the
@@ -46,6 +53,14 @@ def _is_spherical(model):
   return isinstance(model.latent_family, latents.SphericalLatents)
 
 
+def _is_implicit(model):
+  return isinstance(model.latent_family, latents.ImplicitLatents)
+
+
+# Samples of q(z|x) per row that an implicit encoder returns beside `z`.
+SERVED_SAMPLES = 16
+
+
 def latent_shape(model):
   """The shape of one z the decoder signatures take: [d], or one-hot [n, C]."""
   return tuple(model.latent_family.event_shape)
@@ -64,6 +79,12 @@ def latent_example(model, rows=2):
 def posterior_outputs(model, x):
   """The encoder's outputs for one batch x (see the module docstring)."""
   posterior = model.posterior(x, training=False)
+  if _is_implicit(model):
+    seeds = tf.raw_ops.RandomUniformInt(shape=[2, 2], minval=tf.int32.min, maxval=tf.int32.max,
+                                        seed=0, seed2=0)
+    samples = model.sample_posterior(posterior, seeds[0], SERVED_SAMPLES + 1)
+    return {"z": samples[0], "samples": tf.transpose(samples[1:], [1, 0, 2]),
+            "kl": model.estimate_kl(x, seed=seeds[1])}
   if _is_flow(model):
     base = posterior.distribution
     base_loc, base_scale = base.mean(), base.stddev()
@@ -102,6 +123,9 @@ def posterior_specs(model):
   """Output specs of `posterior_outputs` (for empty-batch answers)."""
   latent = tf.TensorSpec([None, *latent_shape(model)], tf.float32)
   kl = tf.TensorSpec([None], tf.float32)
+  if _is_implicit(model):
+    samples = tf.TensorSpec([None, SERVED_SAMPLES, *latent_shape(model)], tf.float32)
+    return {"z": latent, "samples": samples, "kl": kl}
   if _is_flow(model):
     return {"base_loc": latent, "base_scale": latent, "z": latent, "kl": kl}
   if _is_gaussian(model):

@@ -55,13 +55,16 @@ CASES = {
     "iaf_free_bits": dict(objective="free_bits", fb_lambda=2.0, iaf_steps=2),
     "du_iaf": dict(model="du_vae", du_gamma=0.5, du_keep_prob=0.5, iaf_steps=2),
     "mae": dict(model="mae", mae_eta=2.0, mae_gamma=0.2),
+    "ivae": dict(model="ivae", noise_dim=2, sampler_hidden=8, critic_hidden=8),
+    "ivae_mi": dict(model="ivae", noise_dim=2, sampler_hidden=8, critic_hidden=8,
+                    critic_sees="z"),
 }
 # A whole run and its export: one case per method, and categorical latents (the
 # VAE's objectives and priors do not change what is exported; spherical latents are
 # run, evaluated and exported by tests/test_spherical_latents.py).
 RUN_CASES = [name for name in CASES
              if name not in ("free_bits", "autoencoder", "mog_prior", "iaf_free_bits",
-                             "spherical")]
+                             "spherical", "ivae_mi")]
 # What the run changes of a case to be quicker (the refinement is checked by the other tests).
 RUN_FIELDS = {"savae": dict(refine_steps=1)}
 DATA_OPTIONS = dict(num_train=13, num_valid=4, num_test=4, length=5)

@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from tfvae import data
+from tfvae import latents
 from tfvae import metrics
 from tfvae import nets
 from tfvae.latents import ImplicitPosterior
@@ -116,3 +117,25 @@ def test_training_with_per_epoch_validation_runs_without_a_density(corpus):
                                             corpus.count_tokens)])
   assert np.all(np.isfinite(history.history["loss"]))
   assert "val_au" in history.history and "val_nll" not in history.history
+
+
+class _SurrogateVAE(_ImplicitVAE):
+  """An implicit VAE whose density surrogate is the exact Gaussian underneath (an oracle)."""
+
+  def density_surrogate(self, x, *, seed):
+    del seed
+    loc, log_variance = self.encoder(x, training=False)
+    return latents.diagonal_gaussian(loc, log_variance)
+
+
+def test_a_density_surrogate_gives_the_nll_and_mi_of_the_density(corpus):
+  _, plain = _models(corpus)
+  surrogate = _SurrogateVAE(plain.encoder, plain.decoder, LATENT_DIM, seed=1)
+  batches = corpus.batches("test", 8)
+  got = metrics.evaluate(surrogate, batches, num_samples=4, chunk_size=4, seed=3,
+                         count_tokens=corpus.count_tokens)
+  want = metrics.evaluate(plain, batches, num_samples=4, chunk_size=4, seed=3,
+                          count_tokens=corpus.count_tokens)
+  for name in ("nll", "ppl", "mi_batch", "mi_aggregate"):
+    np.testing.assert_allclose(got[name], want[name], rtol=1e-5, err_msg=name)
+  assert got["mpd"] is None and got["conditional_entropy"] is None

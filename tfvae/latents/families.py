@@ -32,6 +32,7 @@ import tensorflow as tf
 from tfvae.latents import categorical
 from tfvae.latents import gaussian
 from tfvae.latents import iaf
+from tfvae.latents import implicit
 from tfvae.latents import spherical
 from tfvae.latents.choices import LATENT_TYPES
 
@@ -155,6 +156,48 @@ class IAFLatents(GaussianLatents):
     """A fresh flow layer for these latents."""
     return iaf.InverseAutoregressiveFlow(self.latent_dim, self.context_dim, self.steps,
                                          self.width * self.latent_dim, name="posterior_flow")
+
+
+@dataclasses.dataclass(frozen=True)
+class ImplicitLatents(GaussianLatents):
+  """d continuous latents drawn by a sampler z = G(x, eps), with no density; N(0, I) prior (M9).
+
+  Fang et al. (2019): the encoder emits features h of x (`feature_dim`
+  numbers), and a network of h and noise eps ~ N(0, I_e) draws z; the model
+  owns that network (`sampler()`, a layer) and builds q(z|x) with it
+  (`tfvae.latents.implicit`).
+
+  Attributes:
+    latent_dim: d.
+    noise_dim: e, the width of the noise.
+    hidden_units: width of the sampler's hidden layers.
+  """
+  noise_dim: int = 32
+  hidden_units: int = 256
+
+  @property
+  def feature_dim(self):
+    return 2 * self.latent_dim
+
+  @property
+  def num_params(self):
+    return self.feature_dim
+
+  def split(self, params):
+    return params
+
+  def posterior(self, encoded):
+    raise NotImplementedError("An implicit posterior needs its sampler's weights: use the "
+                              "model's posterior.")
+
+  def sample(self, posterior, seed, num_samples=None):
+    return posterior.sample(seed=seed) if num_samples is None else posterior.sample(
+        num_samples, seed=seed)
+
+  def sampler(self):
+    """A fresh sampler layer G(h, eps) for these latents."""
+    return implicit.ImplicitSampler(self.noise_dim, self.latent_dim, self.hidden_units,
+                                    name="posterior_sampler")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,6 +12,7 @@ supplies what it can estimate through its hooks (`estimate_kl`,
 "n/a".
 """
 
+import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -19,7 +20,7 @@ from tfvae import random as tfvae_random
 
 tfd = tfp.distributions
 
-__all__ = ["ImplicitPosterior"]
+__all__ = ["ImplicitPosterior", "ImplicitSampler", "fitted_diagonal_gaussian"]
 
 
 class ImplicitPosterior(tfd.Distribution):
@@ -73,3 +74,60 @@ class ImplicitPosterior(tfd.Distribution):
         "that need it (IW-NLL, the ELBO's KL, true KL) are 'n/a' for this model unless it "
         "estimates them itself (LatentVariableModel.estimate_kl, "
         "estimate_mutual_information).")
+
+
+class ImplicitSampler(keras.layers.Layer):
+  """G_phi(h, eps): the sampler network of an implicit posterior (Fang et al. (2019), section 3).
+
+  z = W_out relu(W_2 relu(W_1 [h, eps])): the features h [B, f] of x (the
+  encoder's output) are concatenated with the noise eps [..., B, e] (leading
+  sample dimensions broadcast over h) and mapped to z [..., B, d].
+
+  Args:
+    noise_dim: e.
+    latent_dim: d.
+    hidden_units: width of the two hidden layers.
+  """
+
+  def __init__(self, noise_dim, latent_dim, hidden_units, **kwargs):
+    super().__init__(**kwargs)
+    self.noise_dim = int(noise_dim)
+    self.latent_dim = int(latent_dim)
+    self.hidden = [keras.layers.Dense(hidden_units, activation="relu", name=f"hidden_{i}")
+                   for i in range(2)]
+    self.to_latent = keras.layers.Dense(latent_dim, name="to_latent")
+
+  def call(self, features, noise):
+    features = tf.broadcast_to(
+        features, tf.concat([tf.shape(noise)[:-1], tf.shape(features)[-1:]], axis=0))
+    h = tf.concat([features, tf.cast(noise, features.dtype)], axis=-1)
+    for layer in self.hidden:
+      h = layer(h)
+    return self.to_latent(h)
+
+  def posterior(self, features):
+    """q(z|x) for the features h [B, f] of a batch: an `ImplicitPosterior` over this network."""
+    return ImplicitPosterior(lambda noise: self(features, noise), tf.shape(features)[0],
+                             self.noise_dim, self.latent_dim, dtype=features.dtype)
+
+
+def fitted_diagonal_gaussian(samples, min_scale=1e-3):
+  """N(mean, diag(var)) matched to samples [S, B, d] of B posteriors: a stand-in with a density.
+
+  Evaluation uses it where a metric needs log q(z|x) of a sampler: as the
+  proposal of the importance-sampled NLL (any proposal gives a consistent
+  estimate of p(x)) and for the MI estimate. Against p = N(0, I), KL(fit || p)
+  is a lower bound of KL(q || p): E log p(z) depends on the first two moments
+  only, which the fit matches per dimension, and a Gaussian has the largest
+  entropy among distributions of the same variances, so H(fit) >= H(q).
+
+  Args:
+    samples: [S, B, d] with S >= 2.
+    min_scale: floor on the fitted standard deviations (a sampler may be
+      nearly deterministic in some dimension).
+  """
+  mean, variance = tf.nn.moments(samples, axes=[0])
+  sample_count = tf.cast(tf.shape(samples)[0], samples.dtype)
+  scale = tf.sqrt(variance * sample_count / (sample_count - 1.0))
+  return tfd.Independent(tfd.Normal(mean, tf.maximum(scale, min_scale)),
+                         reinterpreted_batch_ndims=1)

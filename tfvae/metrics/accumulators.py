@@ -75,6 +75,12 @@ class Batch:
   def has_density(self) -> bool:
     return getattr(self.model, "posterior_has_density", True)
 
+  def density_or_surrogate(self):
+    """q(z|x) if it has a density, else the model's `density_surrogate` (None if it has none)."""
+    if self.has_density:
+      return self.posterior
+    return self.model.density_surrogate(self.x, seed=self.seed_for(seeds.SURROGATE))
+
   @property
   def size(self) -> tf.Tensor:
     return tf.shape(self.x)[0]
@@ -114,7 +120,8 @@ class _Collected:
 class ImportanceWeightedNLL(_Collected):
   """nll: -mean over examples of the IW estimate of log p(x) (E1, `importance.iw_log_likelihood`).
 
-  None without a posterior density.
+  A posterior without density is replaced by the model's `density_surrogate`
+  as the proposal (any proposal gives a consistent estimate); None if it has none.
   """
 
   name = "iw_nll"
@@ -128,12 +135,13 @@ class ImportanceWeightedNLL(_Collected):
     self.decode_budget = decode_budget
 
   def batch_values(self, batch):
-    if not batch.has_density:
+    proposal = batch.density_or_surrogate()
+    if proposal is None:
       return {}
     log_px = importance.iw_log_likelihood(
       batch.model, batch.x, self.num_samples, self.chunk_size, batch.seed_for(seeds.IMPORTANCE),
       proposal_variance_factor=self.proposal_variance_factor, decode_budget=self.decode_budget,
-      posterior=batch.posterior)
+      posterior=proposal)
     return {"log_px": log_px}
 
   def result(self):
@@ -217,7 +225,8 @@ class MutualInformation(_Collected):
   they do not depend on the batching order.
   Any other posterior with a density: the per-batch estimate through log_prob
   (`information.batch_mutual_information`, sampled entropy); a posterior
-  without density: the model's `estimate_mutual_information`. Per-batch
+  without density: that of the model's `density_surrogate` (the MI of the
+  surrogate encoder), else the model's `estimate_mutual_information`. Per-batch
   values are averaged weighted by batch size; mi_aggregate is then None (the
   mixture would need every posterior at once).
   """
@@ -230,11 +239,11 @@ class MutualInformation(_Collected):
     self.entropy = entropy
 
   def batch_values(self, batch):
-    posterior = batch.posterior
-    if batch.has_density and is_diagonal_gaussian(posterior):
+    posterior = batch.density_or_surrogate()
+    if posterior is not None and is_diagonal_gaussian(posterior):
       return {"loc": posterior.mean(), "scale": posterior.stddev()}
     sample_seed = batch.seed_for(seeds.MI_SAMPLE)
-    if batch.has_density:
+    if posterior is not None:
       mi = information.batch_mutual_information(posterior, posterior.sample(seed=sample_seed),
                                                  entropy="sampled")
     else:

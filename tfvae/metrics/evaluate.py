@@ -124,13 +124,16 @@ def evaluate(model, dataset, *, num_samples: int = 500, chunk_size: int = 100, s
     The results of `model.extra_metrics()`, if the model has any.
 
   A model whose posterior has no density (`posterior_has_density = False`)
-  gets recon and AU from samples, kl and mi_batch from its `estimate_kl` and
-  `estimate_mutual_information`, and None for nll, ppl, true_kl, mpd and
-  conditional_entropy.
+  gets recon and AU from samples, kl from its `estimate_kl`, nll, ppl and
+  both MI forms through its `density_surrogate` (the importance proposal and
+  the encoder of the MI estimate; without one, nll and ppl are None and
+  mi_batch comes from `estimate_mutual_information`), and None for true_kl,
+  mpd and conditional_entropy.
 
   Seeds (`tfvae.metrics.seeds`): s = stateless_seed(seed); batch b uses
   s_b = fold_in(fold_in(s, 0), b) and its streams (importance samples 0,
-  reconstruction 1, true KL 2, Monte-Carlo means 3, MI samples 4); both MI
+  reconstruction 1, true KL 2, Monte-Carlo means 3, MI samples 4, a
+  density surrogate 5); both MI
   forms use fold_in(s, 1) on the collected [N, d] posteriors.
 
   Args:

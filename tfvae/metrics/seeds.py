@@ -9,7 +9,8 @@ reproducible and does not depend on which other metrics run beside it.
 
   batch b:              s_b = fold_in(fold_in(s, BATCH), b)
   inside batch b:       fold_in(s_b, IMPORTANCE | RECONSTRUCTION | TRUE_KL |
-                                     POSTERIOR_MEAN | MI_SAMPLE)
+                                     POSTERIOR_MEAN | MI_SAMPLE |
+                                     SURROGATE)
   over the whole set:   fold_in(s, MUTUAL_INFORMATION)
 
 A model's own metrics (`extra_metrics`) use streams from FIRST_EXTRA_STREAM on.
@@ -29,6 +30,7 @@ RECONSTRUCTION = 1
 TRUE_KL = 2
 POSTERIOR_MEAN = 3
 MI_SAMPLE = 4
+SURROGATE = 5
 FIRST_EXTRA_STREAM = 16
 
 

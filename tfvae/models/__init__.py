@@ -11,6 +11,7 @@ from tfvae.models.bn_vae import BNVAE
 from tfvae.models.control_vae import ControlVAE
 from tfvae.models.control_vae import KLController
 from tfvae.models.delta_vae import DeltaVAE
+from tfvae.models.dual_kl import DualKLVAE
 from tfvae.models.du_vae import DUVAE
 from tfvae.models.mae import MAE
 from tfvae.models.monte_carlo_vae import MonteCarloVAE
@@ -18,7 +19,7 @@ from tfvae.models.sa_vae import SAVAE
 from tfvae.models.vae import VAE
 from tfvae.models.vq_vae import VQVAE
 
-__all__ = ["AggressivePhaseEnd", "AggressiveVAE", "BNVAE", "ControlVAE", "DeltaVAE", "DUVAE", "KLController",
+__all__ = ["AggressivePhaseEnd", "AggressiveVAE", "BNVAE", "ControlVAE", "DeltaVAE", "DualKLVAE", "DUVAE", "KLController",
            "LatentVariableModel", "MAE",
            "MonteCarloVAE", "OptimizerGroup", "SAVAE", "VAE", "VQVAE", "build_networks",
            "latent_family", "model_arguments"]

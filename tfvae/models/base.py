@@ -24,9 +24,9 @@ particular to it by overriding hooks, never the step itself:
       `posterior` unless the model draws noise into its posterior while
       training (DU-VAE's dropout on the variances), from `seed`;
   step_counts_in_logs()  whether the step's values enter the epoch means;
-  estimate_kl / estimate_mutual_information  what evaluation reports for a
-      posterior without density (`posterior_has_density = False`), which
-      would otherwise be "n/a";
+  estimate_kl / estimate_mutual_information / density_surrogate  what
+      evaluation reports and uses for a posterior without density
+      (`posterior_has_density = False`), which would otherwise be "n/a";
   extra_metrics()  the model's own evaluation metrics, beside the standard
       ones (objects of the `tfvae.metrics.Metric` protocol).
 
@@ -155,6 +155,16 @@ class LatentVariableModel(keras.Model):
 
     Evaluation asks for it only when `posterior_has_density` is False (a
     density gives the KL through `tfvae.divergences.kl`).
+    """
+    del x, seed
+    return None
+
+  def density_surrogate(self, x, *, seed):
+    """A distribution with a density standing in for a posterior without one; None: none.
+
+    Where a metric needs log q(z|x) (the proposal of the importance-sampled
+    NLL, the MI estimate), evaluation uses it for a model that sets
+    `posterior_has_density = False` (iVAE: a Gaussian fitted to the sampler).
     """
     del x, seed
     return None

@@ -13,6 +13,7 @@ largest matmul, runs in the compute dtype and its logits are cast to float32.
 
 from tfvae.nets.conv import ConvDecoder
 from tfvae.nets.conv import ConvEncoder
+from tfvae.nets.critic import Critic
 from tfvae.nets.dense import MLPDecoder
 from tfvae.nets.dense import MLPEncoder
 from tfvae.nets.posterior_head import PosteriorParams
@@ -26,6 +27,7 @@ __all__ = [
     "BiLSTMEncoder",
     "ConvDecoder",
     "ConvEncoder",
+    "Critic",
     "LSTMDecoder",
     "LSTMEncoder",
     "MLPDecoder",

@@ -15,6 +15,8 @@ from tfvae import lazy
 _EXPORTS = {
   "autoencoder_loss": "tfvae.objectives.autoencoder",
   "beta_elbo": "tfvae.objectives.elbo",
+  "critic_loss": "tfvae.objectives.dual_kl",
+  "dual_kl_estimate": "tfvae.objectives.dual_kl",
   "elbo_terms": "tfvae.objectives.elbo",
   "free_bits_elbo": "tfvae.objectives.free_bits",
   "free_bits_penalty": "tfvae.objectives.free_bits",
