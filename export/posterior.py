@@ -32,6 +32,16 @@ and `concentration` [B], the parameters mu and kappa of the power-spherical
 q(z|x) (its mode is mu; its mean, kappa / (d - 1 + kappa) mu, lies inside the
 ball), `z` (one fresh sample: the training sampler run on a stateless seed
 drawn by a stateful op, so again different for every request) and `kl`.
+
+Poincare latents (`--model=p_vae`, `--model=apo_vae`; z a point of the ball
+float32 [B, d]): the wrapped normal q(z|x) = WN_c(mu, diag(sigma^2)) as its
+point and its tangent parameters, `loc` [B, d] (mu, in the ball; the Frechet
+mean of q, not its Euclidean mean), `tangent_loc` [B, d] (log_0(mu), the
+tangent vector at the origin that exp_0 maps to mu), `scale` [B, d] (sigma,
+the standard deviations of the Gaussian in the tangent space), `z` (one fresh
+sample, drawn as in the spherical case) and `kl`, the one-sample estimate
+log q(z|x) - log p(z) at that z, as for IAF posteriors: neither KL has a
+closed form. APo-VAE reports the same `kl`, not its critic's estimate.
 """
 
 import numpy as np
@@ -39,6 +49,7 @@ import tensorflow as tf
 
 from tfvae import divergences
 from tfvae import latents
+from tfvae.latents import poincare
 
 
 def _is_gaussian(model):
@@ -57,6 +68,10 @@ def _is_implicit(model):
   return isinstance(model.latent_family, latents.ImplicitLatents)
 
 
+def _is_poincare(model):
+  return isinstance(model.latent_family, latents.PoincareLatents)
+
+
 # Samples of q(z|x) per row that an implicit encoder returns beside `z`.
 SERVED_SAMPLES = 16
 
@@ -67,8 +82,8 @@ def latent_shape(model):
 
 
 def latent_example(model, rows=2):
-  """`rows` valid latents for warm-up requests: zeros, e_1 on the sphere, or first codes."""
-  if _is_gaussian(model):
+  """`rows` valid latents for warm-up requests: zeros (in the ball too), e_1 or first codes."""
+  if _is_gaussian(model) or _is_poincare(model):
     return np.zeros([rows, *latent_shape(model)], np.float32)
   if _is_spherical(model):
     return np.eye(*latent_shape(model), dtype=np.float32)[np.zeros([rows], np.int64)]
@@ -98,11 +113,11 @@ def posterior_outputs(model, x):
     return {"loc": loc, "scale": scale, "z": z,
             "kl": divergences.kl(posterior, model.prior, z[None])}
   if _is_spherical(model):
-    seed = tf.raw_ops.RandomUniformInt(shape=[2], minval=tf.int32.min, maxval=tf.int32.max,
-                                       seed=0, seed2=0)
-    z = model.sample_posterior(posterior, seed)
+    z = model.sample_posterior(posterior, _fresh_seed())
     return {"mean_direction": posterior.mean_direction, "concentration": posterior.concentration,
             "z": z, "kl": divergences.kl(posterior, model.prior, z[None])}
+  if _is_poincare(model):
+    return _poincare_outputs(model, posterior)
   probabilities = posterior.mean()
   uniform = tf.raw_ops.RandomUniform(shape=tf.shape(probabilities), dtype=probabilities.dtype,
                                      seed=0, seed2=0)
@@ -112,6 +127,20 @@ def posterior_outputs(model, x):
                  dtype=probabilities.dtype)
   return {"probabilities": probabilities, "z": z,
           "kl": divergences.kl(posterior, model.prior, z[None])}
+
+
+def _poincare_outputs(model, posterior):
+  """loc, tangent_loc, scale, one fresh z and its one-sample KL of a wrapped-normal q(z|x)."""
+  z = model.sample_posterior(posterior, _fresh_seed())
+  tangent_loc = poincare.logmap0(posterior.loc, c=posterior.curvature)
+  return {"loc": posterior.loc, "tangent_loc": tangent_loc, "scale": posterior.scale, "z": z,
+          "kl": divergences.kl(posterior, model.prior, z[None])}
+
+
+def _fresh_seed():
+  """A stateless seed [2] drawn by a stateful op: another one for every request."""
+  return tf.raw_ops.RandomUniformInt(shape=[2], minval=tf.int32.min, maxval=tf.int32.max, seed=0,
+                                     seed2=0)
 
 
 def _standard_normal(like):
@@ -133,4 +162,6 @@ def posterior_specs(model):
   if _is_spherical(model):
     concentration = tf.TensorSpec([None], tf.float32)
     return {"mean_direction": latent, "concentration": concentration, "z": latent, "kl": kl}
+  if _is_poincare(model):
+    return {"loc": latent, "tangent_loc": latent, "scale": latent, "z": latent, "kl": kl}
   return {"probabilities": latent, "z": latent, "kl": kl}

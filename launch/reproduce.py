@@ -31,7 +31,9 @@ flags.DEFINE_string("results_dir", "results", "Where the markdown/JSON table goe
 flags.DEFINE_list("rows", None, "Only these rows, by name: vae, beta_vae_0_5, kl_annealing, "
                   "cyclical, fb_lambda_3, ..., pre_train_fb_lambda_8, aggressive, sa_vae, "
                   "controlvae_kl_15; du_vae: vae, fb_0_1, delta_vae_0_1, bn_vae_0_6, mae_2_0_2, "
-                  "du_vae_0_5_0_8, iaf_fb_0_25, iaf_bn_0_7, du_iaf_0_6_0_7.")
+                  "du_vae_0_5_0_8, iaf_fb_0_25, iaf_bn_0_7, du_iaf_0_6_0_7; ptb_implicit: vae, "
+                  "mog, vampprior, flowprior, flowprior_fb, ivae, ivae_mi, p_vae, apo_vae, "
+                  "apo_vae_vp.")
 flags.DEFINE_bool("replot", False, "Only redraw the table's figure from its .json in "
                   "--results_dir, training nothing.")
 flags.DEFINE_integer("verbose", 1, "1: print 'row i/n' with the time left as each row starts; "

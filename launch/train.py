@@ -60,8 +60,14 @@ flags.DEFINE_integer("iaf_steps", 0, "Gaussian latents: steps of an inverse auto
 flags.DEFINE_integer("iaf_width", 2, "--iaf_steps: hidden units of each step's MADE per latent "
                      "dimension.")
 flags.DEFINE_enum("prior", None, PRIORS, "p(z) (default: the latents' own, "
-                  "standard_normal or uniform); mog: a learned mixture of Gaussians (M13).")
-flags.DEFINE_integer("prior_components", 10, "--prior=mog: number of mixture components.")
+                  "standard_normal or uniform); learned: mog, a mixture of Gaussians, vamp, "
+                  "the VampPrior (M13), flow, a RealNVP flow (M12).")
+flags.DEFINE_integer("prior_components", 10, "--prior=mog: number of mixture components; "
+                     "--prior=vamp: number of pseudo-inputs.")
+flags.DEFINE_integer("pseudo_input_length", 20, "--prior=vamp on text: embedding vectors per "
+                     "pseudo-input.")
+flags.DEFINE_integer("flow_couplings", 4, "--prior=flow: RealNVP affine couplings.")
+flags.DEFINE_integer("flow_hidden", 64, "--prior=flow: hidden units of each coupling's network.")
 flags.DEFINE_float("dropout_in", 0.0, "Text decoder: dropout rate of the LSTM's inputs.")
 flags.DEFINE_float("dropout_out", 0.0, "Text decoder: dropout rate of the LSTM's outputs.")
 flags.DEFINE_bool("share_dropout_masks", False, "Text decoder: one dropout mask per sentence "

@@ -1,6 +1,7 @@
 """iVAE and iVAE_MI (Fang et al. 2019): the critic's dual KL against closed forms, the fitted
 Gaussian of evaluation, the two-step training and its checkpoint."""
 
+import json
 import math
 
 import keras
@@ -10,6 +11,8 @@ import scipy.integrate
 import scipy.stats
 import tensorflow as tf
 
+from tests.launch_runs import TINY
+from tests.launch_runs import run as _run
 from tfvae import latents
 from tfvae import nets
 from tfvae import objectives
@@ -28,11 +31,11 @@ class _GaussianEncoder(keras.layers.Layer):
     return loc, tf.fill(tf.shape(loc), 2.0 * math.log(SCALE))
 
 
-def _model(sees_x, seed=0):
+def _model(sees_x, seed=0, **kwargs):
   keras.utils.set_random_seed(seed)
   model = DualKLVAE(_GaussianEncoder(name="encoder"), nets.MLPDecoder([8], [LATENT_DIM]),
                     LATENT_DIM,
-                    critic=nets.Critic(64, sees_x=sees_x, name="critic"), seed=seed)
+                    critic=nets.Critic(64, sees_x=sees_x, name="critic"), seed=seed, **kwargs)
   model.compile(optimizer=keras.optimizers.Adam(1e-3))
   model(tf.zeros([1, LATENT_DIM]))
   model.build_optimizers()
@@ -71,10 +74,10 @@ def test_the_dual_kl_of_a_trained_critic_approaches_the_closed_form():
 def test_a_critic_of_z_alone_measures_the_aggregate_kl():
   """iVAE_MI: x ~ N(0, a^2 I) and q(z|x) = N(x, s^2 I), so q(z) = N(0, (a^2 + s^2) I)."""
   model = _model(sees_x=False)
-  spread = 2.0
+  spread = 1.5
   rng = np.random.default_rng(1)
   _train_critic(model, lambda i: (spread * rng.normal(size=[256, LATENT_DIM])).astype(np.float32),
-                steps=1500)
+                steps=2500)
   variance = spread ** 2 + SCALE ** 2
   closed_form = LATENT_DIM * 0.5 * (variance - 1.0 - math.log(variance))
   x = (spread * rng.normal(size=[4000, LATENT_DIM])).astype(np.float32)
@@ -133,18 +136,20 @@ def test_the_fitted_gaussian_matches_samples_and_bounds_the_kl_from_below():
   assert fitted_kl > 0.0
 
 
-def test_the_critic_step_is_separate_and_both_optimisers_are_checkpointed(tmp_path):
-  model = _model(sees_x=True)
+def test_the_critic_steps_are_separate_and_both_optimisers_are_checkpointed(tmp_path):
+  model = _model(sees_x=True, critic_steps=2, critic_learning_rate=1e-4)
+  assert float(model.critic_optimizer.learning_rate) == pytest.approx(1e-4)
+  assert float(model.optimizer.learning_rate) == pytest.approx(1e-3)
   x = tf.constant(np.random.default_rng(0).normal(size=[32, LATENT_DIM]), tf.float32)
   model.fit(tf.data.Dataset.from_tensors(x).repeat(), epochs=1, steps_per_epoch=3, verbose=0)
-  assert int(model.critic_optimizer.iterations) == 3 and int(model.optimizer.iterations) == 3
+  assert int(model.critic_optimizer.iterations) == 6 and int(model.optimizer.iterations) == 3
   # The model step's group leaves out the critic, which only its own optimiser moves.
   group_variables = {id(v) for v in model.optimizer_groups()["model"].variables}
   assert not group_variables & {id(v) for v in model.critic.trainable_variables}
   checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer,
                                    critic_optimizer=model.critic_optimizer)
   path = checkpoint.save(str(tmp_path / "ckpt"))
-  fresh = _model(sees_x=True, seed=5)
+  fresh = _model(sees_x=True, seed=5, critic_steps=2, critic_learning_rate=1e-4)
   fresh.fit(tf.data.Dataset.from_tensors(x).repeat(), epochs=1, steps_per_epoch=1, verbose=0)
   tf.train.Checkpoint(model=fresh, optimizer=fresh.optimizer,
                       critic_optimizer=fresh.critic_optimizer).restore(path)
@@ -160,3 +165,13 @@ def test_critic_shapes(sees_x):
   assert critic(tf.zeros([5, 3]), tf.zeros([4, 5, LATENT_DIM])).shape == (4, 5)
   with pytest.raises(ValueError, match="hidden_units"):
     nets.Critic(0)
+
+
+def test_both_presets_train_from_the_launcher_and_report_the_critics_kl(tmp_path):
+  for preset in ("ivae", "ivae_mi"):
+    _run("launch.train", f"--preset={preset}", "--latent_dim=4", "--noise_dim=3",
+         "--sampler_hidden=8", "--critic_hidden=8", "--epochs=1", "--steps_per_epoch=2",
+         f"--model_dir={tmp_path / preset}", *TINY)
+    test = json.loads((tmp_path / preset / "results.json").read_text())["test"]
+    assert np.isfinite(test["nll"]) and np.isfinite(test["dual_kl"]) and test["mpd"] is None
+    assert (test["dual_neg_elbo"] is None) == (preset == "ivae_mi")

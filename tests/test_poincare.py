@@ -117,6 +117,39 @@ def test_distance_is_a_metric_and_matches_the_closed_form(c):
       rtol=1e-12)
 
 
+def test_float32_distance_and_logmap_near_the_boundary_lose_no_more_than_the_points_carry():
+  """Two points with 1 - c||x||^2 down to 2e-3: an ulp of a coordinate moves them by about
+  lambda ulp in distance, and the float32 results stay within twice that of the float64 values
+  at the same (rounded) points. Through artanh(sqrt(c) ||(-x) (+) y||) they were up to 800
+  times that off."""
+  c = 1.0
+  rng = np.random.default_rng(5)
+
+  def points(n):
+    directions = rng.normal(size=[n, 3])
+    directions /= np.linalg.norm(directions, axis=-1, keepdims=True)
+    return (directions * rng.uniform(0.99, 0.999, [n, 1])).astype(np.float32)
+
+  x, y = points(500), points(500)
+  x64, y64 = x.astype(np.float64), y.astype(np.float64)
+  budget = np.finfo(np.float32).eps * (_np_lambda(x64, c) + _np_lambda(y64, c))[:, 0] / 2
+  distance = poincare.distance(tf.constant(x), tf.constant(y), c=c).numpy()
+  assert np.all(np.abs(distance - _np_distance(x64, y64, c)) < 2 * budget)
+  k = _np_mobius_add(-x64, y64, c)
+  norm = np.linalg.norm(k, axis=-1, keepdims=True)
+  exact = 2 / (np.sqrt(c) * _np_lambda(x64, c)) * np.arctanh(np.sqrt(c) * norm) * k / norm
+  error = np.linalg.norm(poincare.logmap(tf.constant(x), tf.constant(y), c=c).numpy() - exact,
+                         axis=-1)
+  assert np.all(error < 2 * budget * np.linalg.norm(exact, axis=-1))
+  # At y = x the logarithmic map's Jacobian in y is the identity (exp_x(u) = x + u + O(u^2)).
+  base = tf.constant(_points(rng, [4, 3], c, 0.9))
+  with tf.GradientTape() as tape:
+    tape.watch(base)
+    log = poincare.logmap(tf.stop_gradient(base), base, c=c)
+  np.testing.assert_allclose(tape.batch_jacobian(log, base).numpy(),
+                             np.broadcast_to(np.eye(3), [4, 3, 3]), atol=1e-12)
+
+
 def test_a_vanishing_curvature_recovers_the_euclidean_operations():
   c = 1e-7
   rng = np.random.default_rng(4)

@@ -44,6 +44,8 @@ def test_the_families_own_priors_and_bad_requests():
   with pytest.raises(ValueError, match="does not fit"):
     latents.make_prior("mog", categorical)
   with pytest.raises(ValueError, match="Unknown prior"):
+    latents.make_prior("gamma", gaussian)
+  with pytest.raises(ValueError, match="pseudo_input_shape"):
     latents.make_prior("vamp", gaussian)
   with pytest.raises(config_lib.ConfigError, match="--prior=uniform"):
     config_lib.Config(prior="mog", latent_type="categorical", model="monte_carlo",

@@ -102,3 +102,29 @@ def test_a_probed_table_has_mpd_and_probe_columns(tmp_path, monkeypatch):
     assert 0.0 <= entry["test"]["probe_20"] <= 1.0 and entry["test"]["mpd"] >= 0.0
   probed = json.loads((tmp_path / "runs" / "vae" / "probe.json").read_text())
   assert probed["label_counts"] == [20, 50]
+
+
+def test_ptb_implicit_rows_are_valid_at_both_scales_and_share_an_encoder_and_decoder():
+  configs = [reproduce.row_config(row, scale, "/runs", "ptb_implicit")
+             for row in reproduce.PTB_IMPLICIT for scale in ("cpu", "paper")]
+  for config in configs:
+    config.resolved().validate()
+  cpu = [c.resolved() for c in configs if c.steps_per_epoch is not None]
+  shared = ("dataset", "embed_dim", "hidden_dim", "latent_dim", "network")
+  assert len({tuple(getattr(c, name) for name in shared) for c in cpu}) == 1
+  assert {c.model for c in cpu} == {"vae", "flow_prior", "ivae", "p_vae", "apo_vae"}
+  assert {c.prior for c in cpu} == {None, "mog", "vamp", "flow"}
+
+
+def test_the_implicit_table_reports_the_critics_kl(tmp_path, monkeypatch):
+  """Two rows of ptb_implicit on D4: the iVAE row has a critic's KL, the FlowPrior row none."""
+  monkeypatch.setitem(reproduce.PTB_IMPLICIT_SCALES, "tiny", dict(
+      TINY_SCALE, per_preset={"flow_prior": {"flow_samples": 2, "flow_couplings": 1,
+                                             "flow_hidden": 4}}))
+  markdown = reproduce.run_table("ptb_implicit", "tiny", str(tmp_path / "runs"),
+                                 str(tmp_path / "results"), rows=["flowprior", "ivae"])
+  assert "| -ELBO | NLL | PPL | Recon | KL | MI | MI (set) | KL (critic) | AU |" in markdown
+  saved = {entry["label"]: entry["test"] for entry in json.loads(
+      (tmp_path / "results" / "ptb_implicit_tiny.json").read_text())}
+  assert saved["FlowPrior"].get("dual_kl") is None
+  assert saved["iVAE"]["dual_kl"] is not None and saved["iVAE"]["nll"] is not None

@@ -5,6 +5,6 @@
 # (uniform prior; Xu and Durrett (2018), M15).
 LATENT_TYPES = ("gaussian", "categorical", "spherical")
 # `--prior`: N(0, I) and uniform (over codes, or on the sphere) are the families'
-# own priors; "mog" a learned mixture of Gaussians over Gaussian latents
-# (METHODS.md M13).
-PRIORS = ("standard_normal", "uniform", "mog")
+# own priors; learned: "mog" a mixture of Gaussians, "vamp" the VampPrior (M13)
+# and "flow" a RealNVP flow (M12), over continuous latents.
+PRIORS = ("standard_normal", "uniform", "mog", "vamp", "flow")

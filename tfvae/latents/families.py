@@ -21,6 +21,10 @@ p = N(0, I) (M1; the 40 continuous latents of Melis et al. (2022));
 uniform prior, embedded before the decoder; `SphericalLatents(d, kappa)` is z
 on the unit sphere S^{d-1} with a power-spherical q and the uniform prior
 (Xu and Durrett (2018) with the posterior of De Cao and Aziz (2020); M15).
+`PoincareLatents(d, c)` is z in the Poincare ball of curvature -c with the
+wrapped normal q(z|x) of Dai et al. (2021), eq. 7 (after Mathieu et al.
+(2019)) and the wrapped normal at the origin as prior; its decoder reads the
+gyroplane features of z (Dai et al. (2021), eq. 8).
 Encoders and models accept a family or an int d (Gaussian).
 """
 
@@ -33,8 +37,11 @@ from tfvae.latents import categorical
 from tfvae.latents import gaussian
 from tfvae.latents import iaf
 from tfvae.latents import implicit
+from tfvae.latents import poincare
 from tfvae.latents import spherical
+from tfvae.latents import wrapped_normal
 from tfvae.latents.choices import LATENT_TYPES
+from tfvae.nets.gyroplane import Gyroplane
 
 
 
@@ -120,6 +127,63 @@ class SphericalLatents:
 
 
 @dataclasses.dataclass(frozen=True)
+class PoincareLatents:
+  """d latents in the Poincare ball B_c^d: q(z|x) a wrapped normal, p(z) the one at the origin.
+
+  The encoder emits 2d numbers, a tangent vector u at the origin and the
+  log-variances of the tangent Gaussian; q(z|x) is
+  WN_c(exp_0(u), diag(exp(log_variance))) (Dai et al. (2021), eq. 7; Mathieu
+  et al. (2019)) and p(z) = WN_c(0, I). Neither KL has a closed form, so
+  `tfvae.divergences.kl` estimates it by Monte Carlo. The decoder reads the
+  gyroplane features of z (`embedding()`; Dai et al. (2021), eq. 8).
+
+  Attributes:
+    latent_dim: d.
+    curvature: c > 0; the ball has curvature -c and radius 1 / sqrt(c).
+  """
+  latent_dim: int
+  curvature: float = 1.0
+  reparameterised: ClassVar[bool] = True
+
+  def __post_init__(self):
+    if not self.curvature > 0:
+      raise ValueError(f"The Poincare ball needs a positive curvature magnitude c, got "
+                       f"{self.curvature}.")
+
+  @property
+  def num_params(self):
+    return 2 * self.latent_dim
+
+  @property
+  def event_shape(self):
+    """The shape of one z: a point of the ball [d]."""
+    return (self.latent_dim,)
+
+  def split(self, params):
+    """[B, 2d] -> (tangent_loc, log_variance), each [B, d]."""
+    tangent_loc, log_variance = tf.split(params, 2, axis=-1)
+    return tangent_loc, log_variance
+
+  def posterior(self, encoded):
+    tangent_loc, log_variance = encoded
+    return wrapped_normal.PoincareWrappedNormal(poincare.expmap0(tangent_loc, c=self.curvature),
+                                                tf.exp(0.5 * log_variance), self.curvature)
+
+  @property
+  def prior(self):
+    origin = tf.zeros([self.latent_dim])
+    return wrapped_normal.PoincareWrappedNormal(origin, tf.ones_like(origin), self.curvature)
+
+  def sample(self, posterior, seed, num_samples=None):
+    return wrapped_normal.reparameterized_sample(posterior, seed, num_samples)
+
+  def embedding(self):
+    """The gyroplane layer, in float32 under any mixed-precision policy: in bfloat16 the
+    features of points near the boundary are 10% off."""
+    return Gyroplane(self.latent_dim, self.curvature, dtype="float32", name="latent_embedding")
+
+
+@dataclasses.dataclass(frozen=True)
 class IAFLatents(GaussianLatents):
   """d continuous latents z_T: an IAF over a diagonal Gaussian z_0, N(0, I) prior (M18).
 
@@ -170,10 +234,10 @@ class ImplicitLatents(GaussianLatents):
   Attributes:
     latent_dim: d.
     noise_dim: e, the width of the noise.
-    hidden_units: width of the sampler's hidden layers.
+    hidden_units: width of the sampler's hidden layers (0: a linear sampler).
   """
   noise_dim: int = 32
-  hidden_units: int = 256
+  hidden_units: int = 0
 
   @property
   def feature_dim(self):
@@ -271,7 +335,7 @@ class VectorQuantizedLatents(_OneHotCodes):
 def family(latents):
   """`latents` as a family: an int d is GaussianLatents(d)."""
   if isinstance(latents, (GaussianLatents, CategoricalLatents, SphericalLatents,
-                          VectorQuantizedLatents)):
+                          PoincareLatents, VectorQuantizedLatents)):
     return latents
   if isinstance(latents, bool) or int(latents) != latents or latents < 1:
     raise ValueError(f"latents must be a latent family or a positive int (Gaussian "

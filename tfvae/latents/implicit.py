@@ -81,12 +81,15 @@ class ImplicitSampler(keras.layers.Layer):
 
   z = W_out relu(W_2 relu(W_1 [h, eps])): the features h [B, f] of x (the
   encoder's output) are concatenated with the noise eps [..., B, e] (leading
-  sample dimensions broadcast over h) and mapped to z [..., B, d].
+  sample dimensions broadcast over h) and mapped to z [..., B, d]. With no
+  hidden units the map is linear, z = W_out [h, eps], as in Fang et al.'s
+  code: then q(z|x) is in fact a Gaussian whose covariance is the same for
+  every x, and only the hidden layers make it a general implicit posterior.
 
   Args:
     noise_dim: e.
     latent_dim: d.
-    hidden_units: width of the two hidden layers.
+    hidden_units: width of the two hidden layers; 0 for none (linear).
   """
 
   def __init__(self, noise_dim, latent_dim, hidden_units, **kwargs):
@@ -94,7 +97,7 @@ class ImplicitSampler(keras.layers.Layer):
     self.noise_dim = int(noise_dim)
     self.latent_dim = int(latent_dim)
     self.hidden = [keras.layers.Dense(hidden_units, activation="relu", name=f"hidden_{i}")
-                   for i in range(2)]
+                   for i in range(2 if hidden_units else 0)]
     self.to_latent = keras.layers.Dense(latent_dim, name="to_latent")
 
   def call(self, features, noise):

@@ -23,8 +23,6 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfvae.latents.choices import PRIORS
-from tfvae.latents.families import GaussianLatents
 
 tfd = tfp.distributions
 
@@ -85,27 +83,3 @@ class MixtureOfGaussiansPrior(Prior):
         reinterpreted_batch_ndims=1)
     return tfd.MixtureSameFamily(tfd.Categorical(logits=tf.convert_to_tensor(self.logits)),
                                  components)
-
-
-def default_prior_name(latent_family):
-  """The family's own prior: N(0, I) for Gaussian latents, else uniform (codes, the sphere)."""
-  return "standard_normal" if isinstance(latent_family, GaussianLatents) else "uniform"
-
-
-def make_prior(name, latent_family, num_components=10):
-  """The prior layer `name` (one of PRIORS; None: the family's own) for `latent_family`.
-
-  Raises:
-    ValueError: an unknown name, or a prior that does not fit the latents
-      (N(0, I) or a mixture for one-hot codes or spherical latents, uniform
-      for Gaussian latents).
-  """
-  if name not in (None, *PRIORS):
-    raise ValueError(f"Unknown prior {name!r}; choose one of {', '.join(PRIORS)}.")
-  own = default_prior_name(latent_family)
-  if name is None or name == own:
-    return FixedPrior(latent_family, name="prior")
-  if name == "mog" and own == "standard_normal":
-    return MixtureOfGaussiansPrior(latent_family.latent_dim, num_components, name="prior")
-  raise ValueError(f"prior={name!r} does not fit {type(latent_family).__name__}: its priors "
-                   f"are {own!r}" + (" and 'mog'." if own == "standard_normal" else "."))

@@ -32,8 +32,10 @@ tends to 1 and q is N(mu, diag(sigma^2)); for small sigma at a fixed c it is
 close to N(mu, diag((2 / lambda_mu)^2 sigma^2)).
 
 `sample_from_noise` maps standard-normal noise to z, so a caller can supply
-noise drawn for the global batch (replica-consistent, see `tfvae.random`);
-`PoincareWrappedNormal.sample` draws its own noise with TFP's stateless seeds.
+noise drawn for the global batch; `reparameterized_sample` does so with the
+noise of `tfvae.random`, so that a global batch gets the same samples on one
+device or split over replicas. `PoincareWrappedNormal.sample` draws its own
+noise with TFP's stateless seeds, for the local rows only.
 """
 
 import math
@@ -41,6 +43,7 @@ import math
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfvae import random as tfvae_random
 from tfvae.latents import poincare
 
 tfd = tfp.distributions
@@ -64,6 +67,31 @@ def sample_from_noise(loc, scale, noise, c):
   """
   tangent = poincare.transport_from_origin(loc, scale * noise, c=c)
   return poincare.expmap(loc, tangent, c=c)
+
+
+def reparameterized_sample(posterior, seed, num_samples=None):
+  """Replica-consistent samples of a `PoincareWrappedNormal` with batch shape [B].
+
+  The standard-normal noise comes from `tfvae.random.standard_normal` with the
+  batch axis marked, and goes through `sample_from_noise`.
+
+  Args:
+    posterior: a `PoincareWrappedNormal` with batch shape [B] and event [d].
+    seed: int32 [2] stateless seed.
+    num_samples: None for one sample per example ([B, d]), or K for [K, B, d].
+
+  Returns:
+    Points strictly inside the ball that carry gradients to the posterior's loc and scale.
+  """
+  loc = tf.convert_to_tensor(posterior.loc)
+  shape = tf.shape(loc)
+  if num_samples is None:
+    noise = tfvae_random.standard_normal([shape[0], shape[1]], seed, batch_axis=0,
+                                         dtype=loc.dtype)
+  else:
+    noise = tfvae_random.standard_normal([num_samples, shape[0], shape[1]], seed, batch_axis=1,
+                                         dtype=loc.dtype)
+  return sample_from_noise(loc, posterior.scale, noise, posterior.curvature)
 
 
 def origin_tangent(loc, z, c):

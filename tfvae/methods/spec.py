@@ -80,6 +80,10 @@ class Method:
     flow_posteriors: whether it trains an IAF posterior (--iaf_steps > 0).
     discrete_latents: whether its latents are discrete whatever --latent_type
       (VQ-VAE's codes), so that their prior is uniform.
+    vamp_prior: whether q(z|x) is the family's posterior of the encoder's
+      output as it stands, so that a VampPrior can be made of it.
+    free_bits_per_dimension: whether --objective=free_bits clamps the KL per
+      dimension (which needs a prior that factorises over dimensions).
   """
 
   name: str
@@ -94,6 +98,8 @@ class Method:
   latent_types: tuple = ("gaussian",)
   flow_posteriors: bool = False
   discrete_latents: bool = False
+  vamp_prior: bool = False
+  free_bits_per_dimension: bool = True
 
 
 def require(condition, message):

@@ -68,8 +68,15 @@ METHOD = Method(
     objectives=VAE_OBJECTIVES,
     # Spherical latents (M15) train with --objective=elbo (the config refuses the others).
     latent_types=("gaussian", "spherical"),
+    vamp_prior=True,
     presets={
         "vae": Preset("VAE (Fang et al. (2019), PTB/Yahoo tables, row 'VAE')", {}),
+        "mog_vae": Preset("a VAE with a learned mixture-of-Gaussians prior of 10 components "
+                          "(Ding and Gimpel (2021), PTB table, row 'MoG-VAE')",
+                          {"prior": "mog", "prior_components": 10}),
+        "vamp_vae": Preset("a VAE with the VampPrior over 10 pseudo-inputs (Tomczak and Welling "
+                           "2018; Ding and Gimpel (2021), PTB table, row 'Vamp-VAE')",
+                           {"prior": "vamp", "prior_components": 10}),
         "beta_vae": Preset("beta-VAE, beta = 0.5 (Fang et al. (2019), PTB table, row "
                            "'beta(0.5)-VAE')",
                            {"beta": 0.5}),

@@ -13,16 +13,17 @@ from tfvae.models.control_vae import KLController
 from tfvae.models.delta_vae import DeltaVAE
 from tfvae.models.dual_kl import DualKLVAE
 from tfvae.models.du_vae import DUVAE
+from tfvae.models.flow_prior import FlowPriorVAE
 from tfvae.models.mae import MAE
 from tfvae.models.monte_carlo_vae import MonteCarloVAE
 from tfvae.models.sa_vae import SAVAE
 from tfvae.models.vae import VAE
 from tfvae.models.vq_vae import VQVAE
 
-__all__ = ["AggressivePhaseEnd", "AggressiveVAE", "BNVAE", "ControlVAE", "DeltaVAE", "DualKLVAE", "DUVAE", "KLController",
+__all__ = ["AggressivePhaseEnd", "AggressiveVAE", "BNVAE", "ControlVAE", "DeltaVAE", "DualKLVAE", "DUVAE", "FlowPriorVAE", "KLController",
            "LatentVariableModel", "MAE",
            "MonteCarloVAE", "OptimizerGroup", "SAVAE", "VAE", "VQVAE", "build_networks",
-           "latent_family", "model_arguments"]
+           "latent_family", "make_prior", "model_arguments"]
 
 
 def build_networks(config, dataset, family=None):
@@ -89,5 +90,25 @@ def model_arguments(config, dataset, family=None):
   family = family or latent_family(config)
   encoder, decoder = build_networks(config, dataset, family)
   return dict(encoder=encoder, decoder=decoder, latent_dim=family,
-              prior=latents.make_prior(config.prior, family, config.prior_components),
-              seed=config.seed, grad_clip_norm=config.grad_clip_norm, name="vae")
+              prior=make_prior(config, dataset, family), seed=config.seed,
+              grad_clip_norm=config.grad_clip_norm, name="vae")
+
+
+def make_prior(config, dataset, family):
+  """The `--prior` layer of `config` for `family` (`tfvae.latents.make_prior`).
+
+  A VampPrior's pseudo-inputs take the shape of the encoder's continuous
+  input: --pseudo_input_length embedding vectors for text, one embedding
+  vector for symbols, an image (initially grey, 0.5) for images.
+  """
+  config = config.resolved()
+  if dataset.kind == "text":
+    shape, mean = (config.pseudo_input_length, config.embed_dim), 0.0
+  elif config.network == "symbol":
+    shape, mean = (config.embed_dim,), 0.0
+  else:
+    shape, mean = tuple(dataset.event_shape), 0.5
+  return latents.make_prior(config.prior, family, config.prior_components,
+                            flow_couplings=config.flow_couplings,
+                            flow_hidden=config.flow_hidden, pseudo_input_shape=shape,
+                            pseudo_input_mean=mean)

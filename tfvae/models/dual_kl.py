@@ -9,9 +9,10 @@ dual form of `tfvae.objectives.dual_kl`, with a critic nu that sees (x, z)
 Algorithm 1 of Dai et al. (2021), the alternation of Fang et al. (2019),
 eqs. 9-10:
 
-  1. critic step: one ascent step of E_q nu - E_p exp(nu) over the critic,
-     with samples z_q ~ q(z|x) (held fixed) and z_p ~ p(z), by the critic's
-     own optimiser (`critic_optimizer`, checkpointed with the model); a
+  1. critic step: `critic_steps` ascent steps of E_q nu - E_p exp(nu) over
+     the critic, with samples z_q ~ q(z|x) (held fixed) and fresh z_p ~ p(z)
+     for each, by the critic's own optimiser (`critic_optimizer`, with its own
+     learning rate, checkpointed with the model); a
      learned prior (a VampPrior's pseudo-inputs) takes a descent step on the
      same bound in it, moving its samples toward the posterior's;
   2. model step: one step of the compiled optimiser on
@@ -60,16 +61,25 @@ class DualKLVAE(VAE):
     encoder, decoder, latent_dim, and the rest: as `VAE`; `latent_dim` an
       `ImplicitLatents` family for a sampler posterior.
     critic: a `tfvae.nets.Critic` (its `sees_x` decides iVAE or iVAE_MI).
-    critic_optimizer: the critic's optimiser; None copies the compiled one's
-      configuration when the model is compiled.
+    critic_steps: critic steps before each model step (Fang et al.'s code
+      takes 5).
+    critic_learning_rate: the learning rate of the critic's optimiser, a copy
+      of the compiled one made at `compile` (Fang et al.'s code: Adam, 1e-5);
+      None keeps the compiled one's.
+    critic_optimizer: the critic's optimiser itself, instead of that copy.
   """
 
-  def __init__(self, encoder, decoder, latent_dim, *, critic, critic_optimizer=None, **kwargs):
+  def __init__(self, encoder, decoder, latent_dim, *, critic, critic_steps=1,
+               critic_learning_rate=None, critic_optimizer=None, **kwargs):
     super().__init__(encoder, decoder, latent_dim, **kwargs)
     if self.objective != "elbo":
       raise ValueError(f"{type(self).__name__} trains the dual-form objective; got "
                        f"objective={self.objective!r}.")
+    if critic_steps < 1:
+      raise ValueError(f"critic_steps must be >= 1, got {critic_steps}.")
     self.critic = critic
+    self.critic_steps = int(critic_steps)
+    self.critic_learning_rate = critic_learning_rate
     self.critic_optimizer = critic_optimizer
     self.posterior_sampler = (self.latent_family.sampler()
                               if isinstance(self.latent_family, ImplicitLatents) else None)
@@ -79,7 +89,10 @@ class DualKLVAE(VAE):
   def compile(self, optimizer="adam", **kwargs):
     super().compile(optimizer=optimizer, **kwargs)
     if self.critic_optimizer is None:
-      self.critic_optimizer = type(self.optimizer).from_config(self.optimizer.get_config())
+      settings = self.optimizer.get_config()
+      if self.critic_learning_rate is not None:
+        settings["learning_rate"] = float(self.critic_learning_rate)
+      self.critic_optimizer = type(self.optimizer).from_config(settings)
 
   def call(self, x, training=False):
     """log p(x|z) [B] at one sample z of q(z|x), as `VAE`; builds the critic too."""
@@ -125,14 +138,24 @@ class DualKLVAE(VAE):
     return super().objective_and_gradients(x, seed=seed)
 
   def critic_step(self, x, *, seed):
-    """One step of the critic (and of a learned prior) on the dual bound (module docstring, 1)."""
+    """`critic_steps` steps of the critic (and of a learned prior) on the dual bound.
+
+    The posterior's samples are drawn once and held; each step draws fresh
+    prior samples.
+    """
     encoded = tf.nest.map_structure(tf.stop_gradient, self.encoder(x, training=True))
     z_posterior = tf.stop_gradient(self.sample_posterior(self.make_posterior(encoded), seed))
     features = self.critic_features(encoded)
+    for step in range(self.critic_steps):
+      prior_seed = tf.random.experimental.stateless_fold_in(_prior_seed(seed), step)
+      self._critic_update(features, z_posterior, prior_seed)
+
+  def _critic_update(self, features, z_posterior, prior_seed):
+    """One ascent step of the critic, one descent step of a learned prior, on the bound."""
     critic_variables = self.critic.trainable_variables
     prior_variables = self.latent_prior.trainable_variables
     with tf.GradientTape() as tape:
-      z_prior = self.prior_samples(tf.shape(z_posterior)[0], _prior_seed(seed))
+      z_prior = self.prior_samples(tf.shape(z_posterior)[0], prior_seed)
       per_example = objectives.critic_loss(self.critic(features, z_posterior),
                                            self.critic(features, z_prior))
       loss = distribute.global_average_loss(per_example)

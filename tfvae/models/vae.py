@@ -65,6 +65,8 @@ class VAE(LatentVariableModel):
     self.posterior_flow = (self.latent_family.flow()
                            if isinstance(self.latent_family, latents.IAFLatents) else None)
     self.latent_prior = prior if prior is not None else latents.FixedPrior(self.latent_family)
+    if isinstance(self.latent_prior, latents.VampPrior):
+      self.latent_prior.attach(self.posterior_of_inputs)
     self.beta = self.add_state("beta", float(beta))
     self.add_trackers("recon", "kl", "elbo")
 
@@ -87,6 +89,10 @@ class VAE(LatentVariableModel):
     loc, log_variance, context = encoded
     return self.posterior_flow.posterior(latents.diagonal_gaussian(loc, log_variance), context)
 
+  def posterior_of_inputs(self, inputs):
+    """q(z|u) for real-valued inputs u of the encoder (`encode_continuous`): a VampPrior's."""
+    return self.make_posterior(self.encoder.encode_continuous(inputs))
+
   @property
   def prior(self):
     return self.latent_prior.distribution()
@@ -100,7 +106,9 @@ class VAE(LatentVariableModel):
       flow = [] if self.posterior_flow is None else [self.posterior_flow]
       return [self.encoder, self.latent_prior, *flow]
     embedding = [] if self.latent_embedding is None else [self.latent_embedding]
-    return [self.decoder, self.latent_prior, *embedding]
+    # A VampPrior is the encoder's posterior of its pseudo-inputs.
+    encoder = [self.encoder] if isinstance(self.latent_prior, latents.VampPrior) else []
+    return [self.decoder, self.latent_prior, *embedding, *encoder]
 
   def decoder_input(self, z):
     """What the decoder reads for z: z itself, or the embedding of categorical codes."""

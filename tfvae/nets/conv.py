@@ -25,6 +25,10 @@ class ConvEncoder(keras.layers.Layer):
     h = self.hidden(self.flatten(h))
     return self.to_params(h)
 
+  def encode_continuous(self, x, training=False):
+    """Posterior parameters of real-valued inputs (a VampPrior's pseudo-inputs): `call` itself."""
+    return self(x, training=training)
+
 
 class ConvDecoder(keras.layers.Layer):
   """p(x|z): Bernoulli pixels from transposed convolutions, 7x7 -> 14x14 -> 28x28."""

@@ -13,6 +13,9 @@ import tensorflow as tf
 class Critic(keras.layers.Layer):
   """nu(x, z) or nu(z): an MLP of [features of x, z] (or of z) to one number.
 
+  Leaky-ReLU hidden layers, three by default, as the critics of Fang et al.'s
+  (2019) code.
+
   Its last layer starts at zero, so nu starts at 0 and exp(nu) at 1.
 
   Args:
@@ -21,15 +24,17 @@ class Critic(keras.layers.Layer):
     sees_x: whether nu reads x (iVAE, APo-VAE) or only z (iVAE_MI).
   """
 
-  def __init__(self, hidden_units, num_hidden=2, sees_x=True, **kwargs):
+  def __init__(self, hidden_units, num_hidden=3, sees_x=True, **kwargs):
     super().__init__(**kwargs)
     if hidden_units < 1 or num_hidden < 1:
       raise ValueError(f"A critic needs hidden_units >= 1 and num_hidden >= 1, got "
                        f"{hidden_units}, {num_hidden}.")
     self.sees_x = bool(sees_x)
-    self.hidden = [keras.layers.Dense(hidden_units, activation="relu", name=f"hidden_{i}")
+    self.hidden = [keras.layers.Dense(hidden_units, activation="leaky_relu", name=f"hidden_{i}")
                    for i in range(num_hidden)]
-    self.to_value = keras.layers.Dense(1, kernel_initializer="zeros", name="to_value")
+    # nu enters float32 losses (and exp(nu) overflows bfloat16 early): float32 out.
+    self.to_value = keras.layers.Dense(1, kernel_initializer="zeros", dtype="float32",
+                                       name="to_value")
 
   def call(self, features, z):
     """nu [...] of z [..., B, d] (leading sample dims allowed) given features [B, f] of x."""

@@ -29,6 +29,10 @@ class MLPEncoder(keras.layers.Layer):
       h = layer(h)
     return self.to_params(h)
 
+  def encode_continuous(self, x, training=False):
+    """Posterior parameters of real-valued inputs (a VampPrior's pseudo-inputs): `call` itself."""
+    return self(x, training=training)
+
 
 class MLPDecoder(keras.layers.Layer):
   """p(x|z) = independent Bernoulli pixels with logits from an MLP of z."""

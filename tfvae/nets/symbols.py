@@ -34,7 +34,11 @@ class SymbolEncoder(keras.layers.Layer):
     self.to_params = PosteriorParams(latents)
 
   def call(self, x, training=False):
-    h = self.embedding(x)
+    return self.encode_continuous(self.embedding(x), training=training)
+
+  def encode_continuous(self, embedded, training=False):
+    """Posterior parameters of embedding vectors [K, E] (a VampPrior's pseudo-inputs)."""
+    h = embedded
     for layer in self.hidden:
       h = layer(h)
     return self.to_params(h)

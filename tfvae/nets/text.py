@@ -57,10 +57,19 @@ class LSTMEncoder(keras.layers.Layer):
     self.to_params = PosteriorParams(latent_dim)
 
   def call(self, x, training=False):
-    mask = tf.not_equal(x, PAD_ID)
-    embedded = self.dropout(self.embedding(x), training=training)
-    last_state = self.lstm(embedded, mask=mask, training=training)
-    return self.to_params(last_state)
+    return self._encode(self.embedding(x), tf.not_equal(x, PAD_ID), training)
+
+  def encode_continuous(self, embedded, training=False):
+    """Posterior parameters of sequences of embedding vectors [K, T, E], every step valid.
+
+    The encoder's continuous input space, where a VampPrior's pseudo-inputs
+    live (`tfvae.latents.VampPrior`).
+    """
+    return self._encode(embedded, None, training)
+
+  def _encode(self, embedded, mask, training):
+    embedded = self.dropout(embedded, training=training)
+    return self.to_params(self.lstm(embedded, mask=mask, training=training))
 
 
 class BiLSTMEncoder(keras.layers.Layer):
@@ -85,8 +94,15 @@ class BiLSTMEncoder(keras.layers.Layer):
     mask = tf.not_equal(x, PAD_ID)
     lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
     embedded = self.embedding(x)
-    forward = self.forward_lstm(embedded, mask=mask, training=training)
     reversed_rows = tf.reverse_sequence(embedded, lengths, seq_axis=1, batch_axis=0)
+    return self._encode(embedded, reversed_rows, mask, training)
+
+  def encode_continuous(self, embedded, training=False):
+    """Posterior parameters of sequences of embedding vectors [K, T, E], every step valid."""
+    return self._encode(embedded, tf.reverse(embedded, axis=[1]), None, training)
+
+  def _encode(self, embedded, reversed_rows, mask, training):
+    forward = self.forward_lstm(embedded, mask=mask, training=training)
     backward = self.backward_lstm(reversed_rows, mask=mask, training=training)
     return self.to_params(0.5 * (forward + backward))
 

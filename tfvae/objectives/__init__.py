@@ -18,6 +18,7 @@ _EXPORTS = {
   "critic_loss": "tfvae.objectives.dual_kl",
   "dual_kl_estimate": "tfvae.objectives.dual_kl",
   "elbo_terms": "tfvae.objectives.elbo",
+  "flow_prior_loss": "tfvae.objectives.flow_prior",
   "free_bits_elbo": "tfvae.objectives.free_bits",
   "free_bits_penalty": "tfvae.objectives.free_bits",
   "mae_loss": "tfvae.objectives.posterior_divergence",

@@ -44,7 +44,7 @@ DATASET_DEFAULTS = {
 ARCHITECTURE_FIELDS = ("model", "dataset", "data_options", "max_length", "vocab_size", "network",
                        "embed_dim", "hidden_dim", "latent_dim", "latent_type", "num_categories",
                        "kappa", "iaf_steps", "iaf_width", "prior", "prior_components",
-                       "optimizer")
+                       "pseudo_input_length", "flow_couplings", "flow_hidden", "optimizer")
 # Fields that fix the encoder's variables (what --init_encoder_from must match).
 ENCODER_FIELDS = ("dataset", "data_options", "max_length", "vocab_size", "network", "embed_dim",
                   "hidden_dim", "latent_dim", "latent_type", "num_categories", "kappa",
@@ -78,10 +78,16 @@ class SharedConfig:
   # wide (Kingma et al. (2016); M18).
   iaf_steps: int = 0
   iaf_width: int = 2
-  # p(z): None for the latents' own (N(0, I) or uniform), or "mog" with
-  # prior_components learned components (METHODS.md M13).
+  # p(z): None for the latents' own (N(0, I) or uniform); learned: "mog"
+  # with prior_components components, "vamp" over prior_components
+  # pseudo-inputs (sequences of pseudo_input_length embedding vectors for
+  # text; METHODS.md M13), "flow" a RealNVP of flow_couplings couplings with
+  # networks of flow_hidden units (M12).
   prior: str | None = None
   prior_components: int = 10
+  pseudo_input_length: int = 20
+  flow_couplings: int = 4
+  flow_hidden: int = 64
   # Text decoders: dropout of the LSTM's inputs and outputs, masks shared by
   # the K samples of a sentence (Melis et al. (2022), section 7.2.5).
   dropout_in: float = 0.0
@@ -222,16 +228,24 @@ class SharedConfig:
       return
     _check_choice("prior", self.prior, PRIORS)
     gaussian = self.latent_type == "gaussian" and not methods.get(self.model).discrete_latents
-    fits = {"standard_normal": gaussian, "mog": gaussian, "uniform": not gaussian}[self.prior]
-    if not fits:
-      own = "standard_normal or mog" if gaussian else "uniform"
+    method = methods.get(self.model)
+    if (self.prior == "uniform") == gaussian:
+      own = "standard_normal, mog, vamp or flow" if gaussian else "uniform"
       raise ConfigError(f"--prior={self.prior} does not fit these latents; use --prior={own}.")
-    if self.prior == "mog" and self.objective == "free_bits":
-      raise ConfigError("--objective=free_bits needs a prior that factorises over dimensions "
-                        "(its per-dimension KL); a mixture does not: use --prior=standard_normal.")
-    if self.prior_components < 1:
-      raise ConfigError(f"--prior_components must be a positive integer, got "
-                        f"{self.prior_components}.")
+    if self.prior == "vamp" and not method.vamp_prior:
+      takers = [m.name for m in methods.METHODS.values() if m.vamp_prior]
+      raise ConfigError(f"--model={self.model} changes the encoder's output before it becomes "
+                        "q(z|x), so a VampPrior cannot be made of it: use --model="
+                        f"{' or --model='.join(takers)}, or another --prior.")
+    if (self.prior in ("mog", "vamp", "flow") and self.objective == "free_bits"
+        and method.free_bits_per_dimension):
+      raise ConfigError(f"--objective=free_bits with --model={self.model} clamps the KL per "
+                        f"dimension, which needs a prior that factorises; --prior={self.prior} "
+                        "does not: use --prior=standard_normal (or --model=flow_prior, whose "
+                        "free bits clamp the whole KL).")
+    for name in ("prior_components", "pseudo_input_length", "flow_couplings", "flow_hidden"):
+      if getattr(self, name) < 1:
+        raise ConfigError(f"--{name} must be a positive integer, got {getattr(self, name)}.")
 
   def data_request_options(self):
     """The options passed to `tfvae.data.load`: --data_option values and --vocab_size."""
