@@ -68,10 +68,11 @@ CASES = {
 }
 # A whole run and its export: one case per method, and categorical latents (the
 # VAE's objectives and priors do not change what is exported; spherical latents are
-# run, evaluated and exported by tests/test_spherical_latents.py).
+# run, evaluated and exported by tests/test_spherical_latents.py; APo-VAE exports
+# P-VAE's encoder, and tests/test_hyperbolic_vae.py runs, evaluates and exports it).
 RUN_CASES = [name for name in CASES
              if name not in ("free_bits", "autoencoder", "mog_prior", "iaf_free_bits",
-                             "spherical", "ivae_mi", "apo_vae_vp")]
+                             "spherical", "ivae_mi", "apo_vae", "apo_vae_vp")]
 # What the run changes of a case to be quicker (the refinement is checked by the other tests).
 RUN_FIELDS = {"savae": dict(refine_steps=1)}
 DATA_OPTIONS = dict(num_train=13, num_valid=4, num_test=4, length=5)

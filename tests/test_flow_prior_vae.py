@@ -77,12 +77,12 @@ def test_the_flow_prior_trains_and_moves_its_prior():
   assert any(np.abs(w.numpy()).max() > 0 for w in kernels)
 
 
-def test_the_launcher_trains_both_presets_and_refuses_per_dimension_free_bits(tmp_path):
-  for preset in ("flow_prior", "flow_prior_fb"):
-    _run("launch.train", f"--preset={preset}", "--latent_dim=4", "--flow_couplings=2",
-         "--flow_hidden=8", "--flow_samples=2", "--epochs=1", "--steps_per_epoch=2",
-         f"--model_dir={tmp_path / preset}", *TINY)
-    results = json.loads((tmp_path / preset / "results.json").read_text())
-    assert np.isfinite(results["test"]["nll"])
+def test_the_launcher_trains_the_fb_preset_and_refuses_per_dimension_free_bits(tmp_path):
+  """The launcher run of `flow_prior_fb` (`flow_prior` runs in the conformance suite)."""
+  _run("launch.train", "--preset=flow_prior_fb", "--latent_dim=4", "--flow_couplings=2",
+       "--flow_hidden=8", "--flow_samples=2", "--epochs=1", "--steps_per_epoch=2",
+       f"--model_dir={tmp_path}", *TINY)
+  results = json.loads((tmp_path / "results.json").read_text())
+  assert np.isfinite(results["test"]["nll"]) and results["config"]["objective"] == "free_bits"
   with pytest.raises(ConfigError, match="clamps the KL per dimension"):
     config_lib.Config(prior="flow", objective="free_bits", fb_lambda=3.0).resolved().validate()

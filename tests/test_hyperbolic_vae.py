@@ -136,7 +136,7 @@ def test_active_units_read_the_monte_carlo_mean_of_z():
     (dict(model="p_vae", curvature=0.0), "--curvature must be positive"),
     (dict(model="apo_vae", curvature=-1.0), "--curvature must be positive"),
     (dict(model="p_vae", prior="mog"), "drop --prior=mog"),
-    (dict(model="apo_vae", prior="standard_normal"), "drop --prior=standard_normal"),
+    (dict(model="apo_vae", prior="flow"), "drop --prior=flow"),
     (dict(model="p_vae", objective="free_bits", fb_lambda=1.0), "--objective=elbo"),
     (dict(model="p_vae", latent_type="spherical"), "cannot learn --latent_type=spherical"),
     (dict(model="apo_vae", iaf_steps=2), "cannot train an IAF posterior"),

@@ -167,11 +167,12 @@ def test_critic_shapes(sees_x):
     nets.Critic(0)
 
 
-def test_both_presets_train_from_the_launcher_and_report_the_critics_kl(tmp_path):
-  for preset in ("ivae", "ivae_mi"):
-    _run("launch.train", f"--preset={preset}", "--latent_dim=4", "--noise_dim=3",
-         "--sampler_hidden=8", "--critic_hidden=8", "--epochs=1", "--steps_per_epoch=2",
-         f"--model_dir={tmp_path / preset}", *TINY)
-    test = json.loads((tmp_path / preset / "results.json").read_text())["test"]
-    assert np.isfinite(test["nll"]) and np.isfinite(test["dual_kl"]) and test["mpd"] is None
-    assert (test["dual_neg_elbo"] is None) == (preset == "ivae_mi")
+def test_the_ivae_mi_preset_trains_from_the_launcher_and_reports_the_critics_kl(tmp_path):
+  """iVAE_MI's critic of z gives an aggregate KL and no ELBO (`ivae` runs in the conformance
+  suite and in tests/test_reproduce.py)."""
+  _run("launch.train", "--preset=ivae_mi", "--latent_dim=4", "--noise_dim=3",
+       "--sampler_hidden=8", "--critic_hidden=8", "--epochs=1", "--steps_per_epoch=2",
+       f"--model_dir={tmp_path}", *TINY)
+  test = json.loads((tmp_path / "results.json").read_text())["test"]
+  assert np.isfinite(test["nll"]) and np.isfinite(test["dual_kl"]) and test["mpd"] is None
+  assert test["dual_neg_elbo"] is None
