@@ -8,8 +8,10 @@ q(z|x) as a TFP distribution: it samples (reparameterised, differentiable in
 the sampler's inputs) and refuses `log_prob` with a message that says why.
 A model with such a posterior sets `posterior_has_density = False` and
 supplies what it can estimate through its hooks (`estimate_kl`,
-`estimate_mutual_information`); the metrics that need log q(z|x) report
-"n/a".
+`estimate_mutual_information`, `density_surrogate`); the metrics that need
+log q(z|x) and get none of these report "n/a". `ImplicitSampler` is the
+network G_phi, and `fitted_diagonal_gaussian` the surrogate with a density
+that iVAE's evaluation uses.
 """
 
 import keras
