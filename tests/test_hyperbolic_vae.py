@@ -23,6 +23,7 @@ from tfvae import text_generation
 from tfvae.errors import ConfigError
 from tfvae.latents import poincare
 from tfvae.latents import wrapped_normal
+from tfvae.methods import p_vae
 from tfvae.metrics import units
 from tfvae.models import DualKLVAE
 from tfvae.nets.gyroplane import Gyroplane
@@ -118,6 +119,37 @@ def test_the_family_and_its_use():
     latents.PoincareLatents(3, 0.0)
 
 
+def test_the_chart_a_critic_reads_makes_the_prior_a_standard_normal():
+  """log_0 of samples of WN_c(0, I) is N(0, I) (Dai et al. (2021), eq. 7 at the origin), while
+  the ball's own coordinates squeeze them inside radius 1 / sqrt(c)."""
+  family = latents.PoincareLatents(6, 0.5)
+  z = family.prior.sample(20000, seed=SEED)
+  chart = family.chart(z).numpy().astype(np.float64)
+  np.testing.assert_allclose(chart.mean(axis=0), np.zeros(6), atol=0.03)
+  np.testing.assert_allclose(np.cov(chart, rowvar=False), np.eye(6), atol=0.05)
+  assert scipy.stats.kstest(chart[:, 0], "norm").pvalue > 1e-3
+  assert np.max(np.linalg.norm(z.numpy(), axis=-1)) < 1 / math.sqrt(0.5)
+  gaussian_z = tf.random.stateless_normal([5, 3], SEED)
+  assert latents.GaussianLatents(3).chart(gaussian_z) is gaussian_z
+
+
+def test_the_default_curvature_keeps_the_prior_clear_of_float32s_edge():
+  """c = min(1, 8 / d); the prior's samples at the default c of d = 32 stay well inside the
+  ball, while at c = 1 (refused by the config) a large share reaches the float32 margin."""
+  def family(**fields):
+    return p_vae.poincare_latents(_config(model="p_vae", **fields))
+  assert family(latent_dim=3).curvature == 1.0
+  assert family(latent_dim=32).curvature == 0.25
+  assert family(latent_dim=32, curvature=0.5).curvature == 0.5
+
+  def share_at_the_margin(c):
+    z = latents.PoincareLatents(32, c).prior.sample(4000, seed=SEED)
+    gap = 1 - math.sqrt(c) * np.linalg.norm(z.numpy().astype(np.float64), axis=-1)
+    return np.mean(gap < 2e-5)
+  assert share_at_the_margin(0.25) == 0.0
+  assert share_at_the_margin(1.0) > 0.1
+
+
 def test_active_units_read_the_monte_carlo_mean_of_z():
   """A wrapped normal has no closed-form mean: AU takes E_q[z] from samples, less their noise."""
   family = latents.PoincareLatents(3, 1.0)
@@ -135,6 +167,8 @@ def test_active_units_read_the_monte_carlo_mean_of_z():
 @pytest.mark.parametrize("fields, message", [
     (dict(model="p_vae", curvature=0.0), "--curvature must be positive"),
     (dict(model="apo_vae", curvature=-1.0), "--curvature must be positive"),
+    (dict(model="p_vae", latent_dim=32, curvature=1.0), "c \\* d = 32 exceeds 16.*<= 0.5"),
+    (dict(model="apo_vae", latent_dim=8, curvature=2.5), "c \\* d = 20 exceeds 16"),
     (dict(model="p_vae", prior="mog"), "drop --prior=mog"),
     (dict(model="apo_vae", prior="flow"), "drop --prior=flow"),
     (dict(model="p_vae", objective="free_bits", fb_lambda=1.0), "--objective=elbo"),
@@ -241,8 +275,8 @@ def _dual_kl(model, x, samples=4000):
   z_posterior = model.sample_posterior(model.make_posterior(encoded), tf.constant([1, 1]),
                                        samples)
   z_prior = model.prior.sample([samples, x.shape[0]], seed=tf.constant([2, 2]))
-  return objectives.dual_kl_estimate(model.critic(features, z_posterior),
-                                     model.critic(features, z_prior)).numpy()
+  return objectives.dual_kl_estimate(model.nu(features, z_posterior),
+                                     model.nu(features, z_prior)).numpy()
 
 
 def test_the_critic_step_moves_only_the_critic_and_its_value_is_the_kl_term():
@@ -259,7 +293,7 @@ def test_the_critic_step_moves_only_the_critic_and_its_value_is_the_kl_term():
   _, terms = model.compute_objective(x, seed=SEED, training=False)
   encoded = model.encoder(x)
   z = model.sample_posterior(model.make_posterior(encoded), SEED)
-  nu = model.critic(model.critic_features(encoded), z)
+  nu = model.critic(model.critic_features(encoded), poincare.logmap0(z, c=1.0))
   np.testing.assert_allclose(terms["kl"].numpy(), nu.numpy(), rtol=1e-6, atol=1e-7)
   assert not critic_ids & {id(w) for w in model.optimizer_groups()["model"].variables}
   # Every training step takes a critic step first.

@@ -54,8 +54,8 @@ def _dual_kl(model, x, samples=4000):
   features = model.critic_features(encoded)
   z_posterior = model.make_posterior(encoded).sample(samples, seed=tf.constant([1, 1]))
   z_prior = model.prior.sample([samples, x.shape[0]], seed=tf.constant([2, 2]))
-  return objectives.dual_kl_estimate(model.critic(features, z_posterior),
-                                     model.critic(features, z_prior)).numpy()
+  return objectives.dual_kl_estimate(model.nu(features, z_posterior),
+                                     model.nu(features, z_prior)).numpy()
 
 
 def test_the_dual_kl_of_a_trained_critic_approaches_the_closed_form():

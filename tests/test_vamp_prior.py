@@ -115,7 +115,7 @@ def test_apo_vae_vp_moves_its_pseudo_inputs_down_the_dual_bound_in_the_critic_st
 
   def mean_exp_nu_at_prior_samples():
     z = model.prior.sample(16, seed=prior_seed)
-    return float(tf.reduce_mean(tf.exp(model.critic(features, z))))
+    return float(tf.reduce_mean(tf.exp(model.nu(features, z))))
 
   critic_before = [w.numpy() for w in model.critic.weights]
   pseudo_before = model.latent_prior.pseudo_inputs.numpy()

@@ -77,6 +77,10 @@ class GaussianLatents:
   def embedding(self):
     return None
 
+  def chart(self, z):
+    """Euclidean coordinates of z for a network that reads it (a critic): z itself."""
+    return z
+
 
 @dataclasses.dataclass(frozen=True)
 class SphericalLatents:
@@ -181,6 +185,16 @@ class PoincareLatents:
     """The gyroplane layer, in float32 under any mixed-precision policy: in bfloat16 the
     features of points near the boundary are 10% off."""
     return Gyroplane(self.latent_dim, self.curvature, dtype="float32", name="latent_embedding")
+
+  def chart(self, z):
+    """Euclidean coordinates of z for a network that reads it (a critic): log_0(z).
+
+    In them the prior WN_c(0, I) is N(0, I) and a point's norm is half its
+    geodesic distance from the origin, which ball coordinates squeeze into
+    1 / sqrt(c) (a critic of ball coordinates barely tells the prior's
+    samples from a posterior pushed toward the boundary).
+    """
+    return poincare.logmap0(z, c=self.curvature)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -99,7 +99,7 @@ class DualKLVAE(VAE):
     encoded = self.encoder(x, training=training)
     z = self.sample_posterior(self.make_posterior(encoded),
                               tfvae_random.step_seed(self.seed, 0, EVAL_STREAM))
-    self.critic(self.critic_features(encoded), z)
+    self.nu(self.critic_features(encoded), z)
     return self.likelihood(z, x, training=training).log_prob(x)
 
   def make_posterior(self, encoded):
@@ -112,6 +112,15 @@ class DualKLVAE(VAE):
     parts = [tf.reshape(part, [-1, part.shape[1:].num_elements()])
              for part in tf.nest.flatten(encoded)]
     return tf.stop_gradient(tf.concat(parts, axis=-1))
+
+  def nu(self, features, z):
+    """The critic's value nu(x, z) [...] at z [..., B, d], read in the latents' chart.
+
+    The chart (`chart` of the latent family: z itself, or log_0(z) in the
+    Poincare ball) is a bijection onto R^d, so the critic's optimum is still
+    log q(z|x) / p(z) at z.
+    """
+    return self.critic(features, self.latent_family.chart(z))
 
   def prior_samples(self, rows, seed):
     """`rows` samples of p(z), replica-consistent: this replica's rows of the global batch's."""
@@ -127,8 +136,8 @@ class DualKLVAE(VAE):
     z = self.sample_posterior(self.make_posterior(encoded), seed)
     log_likelihood = self.likelihood(z, x, training=training).log_prob(x)
     features = self.critic_features(encoded)
-    nu = self.critic(features, z)
-    nu_prior = self.critic(features, self.prior_samples(tf.shape(z)[0], _prior_seed(seed)))
+    nu = self.nu(features, z)
+    nu_prior = self.nu(features, self.prior_samples(tf.shape(z)[0], _prior_seed(seed)))
     loss = -log_likelihood + self.beta * nu
     return loss, {"recon": -log_likelihood, "kl": nu, "elbo": log_likelihood - nu,
                   "dual_kl": tf.stop_gradient(objectives.dual_kl_estimate(nu, nu_prior))}
@@ -156,8 +165,8 @@ class DualKLVAE(VAE):
     prior_variables = self.latent_prior.trainable_variables
     with tf.GradientTape() as tape:
       z_prior = self.prior_samples(tf.shape(z_posterior)[0], prior_seed)
-      per_example = objectives.critic_loss(self.critic(features, z_posterior),
-                                           self.critic(features, z_prior))
+      per_example = objectives.critic_loss(self.nu(features, z_posterior),
+                                           self.nu(features, z_prior))
       loss = distribute.global_average_loss(per_example)
     grads = tape.gradient(loss, critic_variables + prior_variables)
     grads = grads[:len(critic_variables)] + [
@@ -199,8 +208,8 @@ class DualKLVAE(VAE):
                                         DUAL_SAMPLES)
     z_prior = self.prior.sample([DUAL_SAMPLES, tf.shape(z_posterior)[1]], seed=prior_seed)
     features = self.critic_features(encoded)
-    dual_kl = objectives.dual_kl_estimate(self.critic(features, z_posterior),
-                                          self.critic(features, z_prior))
+    dual_kl = objectives.dual_kl_estimate(self.nu(features, z_posterior),
+                                          self.nu(features, z_prior))
     recon = -tf.reduce_mean(self.likelihood(z_posterior, x).log_prob(x), axis=0)
     return dual_kl, recon
 
