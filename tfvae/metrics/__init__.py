@@ -23,6 +23,8 @@ Modules, one job each:
   henze_zirkler the Henze-Zirkler statistic of multivariate normality, which
                 LiBI penalises (Henze and Zirkler (1990); Yacoby et al.
                 (2020), eq. 44);
+  two_sample    the smooth k-NN two-sample statistic (E9; Djolonga and Krause
+                (2017)) between samples of p(x) and of a model's p_theta(x);
   accumulators  the metric objects `evaluate` updates batch by batch;
   evaluate      the one-pass evaluation of a model (E1-E7 and its own metrics).
 
@@ -58,6 +60,9 @@ from tfvae.metrics.information import mutual_information
 from tfvae.metrics.information import mutual_information_per_batch
 from tfvae.metrics.pareto import pareto_front
 from tfvae.metrics.seeds import stateless_seed
+from tfvae.metrics.two_sample import SmoothKnnSummary
+from tfvae.metrics.two_sample import averaged_smooth_knn
+from tfvae.metrics.two_sample import smooth_knn_statistic
 from tfvae.metrics.units import active_units
 from tfvae.metrics.units import monte_carlo_mean
 from tfvae.metrics.units import posterior_means
@@ -68,7 +73,9 @@ __all__ = [
   "Batch",
   "GaussianMoments",
   "Metric",
+  "SmoothKnnSummary",
   "active_units",
+  "averaged_smooth_knn",
   "batch_mutual_information",
   "conditional_entropy",
   "decoder_log_prob",
@@ -87,6 +94,7 @@ __all__ = [
   "pareto_front",
   "posterior_means",
   "posterior_moments",
+  "smooth_knn_statistic",
   "standard_metrics",
   "stateless_seed",
   "true_kl",

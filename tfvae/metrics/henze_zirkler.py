@@ -38,6 +38,13 @@ __all__ = [
 ]
 
 
+def _as_beta(beta, dtype) -> tf.Tensor:
+  """beta as a scalar of dtype (a Python float is not rounded through float32)."""
+  if isinstance(beta, (tf.Tensor, tf.Variable)):
+    return tf.cast(beta, dtype)
+  return tf.constant(float(beta), dtype)
+
+
 def _check_points(x) -> tf.Tensor:
   """x as a floating [n, d] tensor; static shape errors raise here."""
   x = tf.convert_to_tensor(x)
@@ -128,7 +135,7 @@ def henze_zirkler_statistic(x, beta=None) -> tf.Tensor:
   n = tf.shape(x)[0]
   d = tf.cast(tf.shape(x)[1], dtype)
   n_float = tf.cast(n, dtype)
-  beta = default_beta(n, tf.shape(x)[1], dtype) if beta is None else tf.cast(beta, dtype)
+  beta = default_beta(n, tf.shape(x)[1], dtype) if beta is None else _as_beta(beta, dtype)
   beta2 = tf.square(beta)
 
   y = _whiten(x)
@@ -185,8 +192,8 @@ def henze_zirkler_test(x, beta=None):
   """
   x = _check_points(x)
   dtype = x.dtype
-  beta = default_beta(tf.shape(x)[0], tf.shape(x)[1], dtype) if beta is None else tf.cast(
-    beta, dtype)
+  beta = (default_beta(tf.shape(x)[0], tf.shape(x)[1], dtype) if beta is None
+          else _as_beta(beta, dtype))
   statistic = henze_zirkler_statistic(x, beta)
   loc, scale = _null_log_normal(tf.cast(tf.shape(x)[1], dtype), beta)
   # Survival function of the log-normal; erfc keeps tiny p-values accurate.
