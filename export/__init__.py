@@ -5,9 +5,9 @@
 `EXPORTS/NAME_decoder/<version>/` and `EXPORTS/models.config`.
 
 Modules: `exporter` (the export of one run), `savedmodel` (the launcher),
-`text_signatures` / `image_signatures` (the serving endpoints), `text_graph`
-(tokenisation and vocabulary lookup in the graph), `posterior` (encoder
-outputs), `batching` (empty batches), `versions` (version directories),
-`warmup` (warm-up requests), `serving_config` (models.config), `replay`
-(running requests through an export, TF2 or TF1-session loader).
+`text_signatures` / `image_signatures` / `vector_signatures` (the serving
+endpoints), `text_graph` (tokenisation and vocabulary lookup in the graph),
+`posterior` (encoder outputs), `batching` (empty batches), `versions` (version
+directories), `warmup` (warm-up requests), `serving_config` (models.config),
+`replay` (running requests through an export, TF2 or TF1-session loader).
 """

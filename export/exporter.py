@@ -17,6 +17,7 @@ import re
 from export import image_signatures
 from export import serving_config
 from export import text_signatures
+from export import vector_signatures
 from export import versions
 from export import warmup
 from export.errors import ExportError
@@ -56,6 +57,9 @@ def build_servables(config, dataset, model, max_words, max_generate):
     words, steps = text_limits(config, max_words, max_generate)
     return (text_signatures.build_encoder(model, dataset.vocab, words),
             text_signatures.build_decoder(model, dataset.vocab, words, steps))
+  if dataset.kind == "vectors":
+    return (vector_signatures.build_encoder(model, dataset.event_shape),
+            vector_signatures.build_decoder(model, dataset.event_shape))
   return (image_signatures.build_encoder(model, dataset.event_shape),
           image_signatures.build_decoder(model, dataset.event_shape))
 

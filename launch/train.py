@@ -29,7 +29,8 @@ flags.DEFINE_enum("preset", None, list(presets.PRESETS),
                   "print(presets.describe())'); flags given explicitly override it.")
 flags.DEFINE_string("dataset", "synthetic_mog",
                     "Data set name: synthetic_mog, ptb, yahoo, yelp, text_file, "
-                    "binarized_mnist, omniglot, array_file.")
+                    "binarized_mnist, omniglot, array_file, uniform10k, libi_linear_jtex, "
+                    "libi_cubic_jtex, libi_gaussian, libi_mobius.")
 flags.DEFINE_string("data_dir", None, "Directory of the corpora (default: $TFVAE_DATA_DIR).")
 flags.DEFINE_multi_string("data_option", [],
                           "KEY=VALUE option of the data set, repeatable, e.g. "
@@ -38,7 +39,8 @@ flags.DEFINE_multi_string("data_option", [],
 flags.DEFINE_integer("max_length", None, "Truncate sentences to this many words.")
 flags.DEFINE_integer("vocab_size", None, "Cap the vocabulary at this many entries.")
 flags.DEFINE_enum("network", None, config_lib.NETWORKS, "Encoder/decoder family "
-                  "(default: lstm for text, conv for images, symbol for uniform10k; bilstm: the "
+                  "(default: lstm for text, conv for images, symbol for uniform10k, libi for "
+                  "the libi_* sets (Yacoby et al. (2020), appendix E); bilstm: the "
                   "bidirectional encoder of Melis et al. (2022) and a decoder that adds z to "
                   "its inputs).")
 flags.DEFINE_integer("embed_dim", None, "Word-embedding size (text).")

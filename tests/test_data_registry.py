@@ -17,6 +17,10 @@ needs_data = pytest.mark.skipif(DATA_DIR is None, reason="no TFVAE_DATA_DIR and 
 NAMES = [
   "array_file",
   "binarized_mnist",
+  "libi_cubic_jtex",
+  "libi_gaussian",
+  "libi_linear_jtex",
+  "libi_mobius",
   "omniglot",
   "ptb",
   "synthetic_mog",

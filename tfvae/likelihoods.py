@@ -19,6 +19,17 @@ def bernoulli_pixels(logits, event_ndims):
                          reinterpreted_batch_ndims=event_ndims)
 
 
+def gaussian_vectors(mean, noise_variance):
+  """Independent Normal(mean, noise_variance) over the last axis: p(x|z) of real vectors.
+
+  Args:
+    mean: float32 [..., D], E[x|z]; the leading dimensions are the batch shape.
+    noise_variance: the fixed variance of each coordinate, [D] or a scalar.
+  """
+  scale = tf.sqrt(tf.cast(noise_variance, mean.dtype))
+  return tfd.Independent(tfd.Normal(loc=mean, scale=scale), reinterpreted_batch_ndims=1)
+
+
 class TokenSequence(tfd.Distribution):
   """Distribution of a token row x [..., T] given next-token logits.
 

@@ -16,8 +16,11 @@ from tfvae.data.errors import known_list
 
 DEFAULT = "synthetic_mog"
 # The network families (`--network`) that can model each kind of data.
-NETWORKS_BY_KIND = {"text": ("lstm", "bilstm"), "symbols": ("symbol",), "image": ("mlp", "conv")}
+NETWORKS_BY_KIND = {"text": ("lstm", "bilstm"), "symbols": ("symbol",), "image": ("mlp", "conv"),
+                    "vectors": ("libi",)}
 _TEXT_OPTIONS = ("vocab_size", "min_count", "vocab")
+_LIBI_OPTIONS = ("replicate", "num_per_split")
+_LIBI_SOURCE = "Yacoby et al. (2020), appendix E (D3), generated"
 
 # How a loader takes the data directory.
 DATA_DIR_REQUIRED = "required"   # resolved from the argument or $TFVAE_DATA_DIR
@@ -62,6 +65,20 @@ CATALOG: dict[str, Entry] = {
   "array_file": Entry(
     "tfvae.data.images", "load_array_file", "image", ("train", "valid", "test", "key"),
     DATA_DIR_OPTIONAL, "your .npy/.npz image arrays"),
+  "libi_linear_jtex": Entry(
+    "tfvae.data.vectors", "load_libi_linear_jtex", "vectors", _LIBI_OPTIONS, DATA_DIR_UNUSED,
+    f"Linear JTEx, x = Cholesky(A A^T + B) z + eps in R^2, {_LIBI_SOURCE}"),
+  "libi_cubic_jtex": Entry(
+    "tfvae.data.vectors", "load_libi_cubic_jtex", "vectors", _LIBI_OPTIONS, DATA_DIR_UNUSED,
+    f"Cubic JTEx, x = (Cholesky(A A^T + B) z)^3 + eps in R^2, {_LIBI_SOURCE}"),
+  "libi_gaussian": Entry(
+    "tfvae.data.vectors", "load_libi_gaussian", "vectors", _LIBI_OPTIONS, DATA_DIR_UNUSED,
+    f"Gaussian, x = z^T A + eps in R^4, {_LIBI_SOURCE}"),
+  "libi_mobius": Entry(
+    "tfvae.data.vectors", "load_libi_mobius", "vectors", (*_LIBI_OPTIONS, "generator"),
+    DATA_DIR_UNUSED,
+    f"Mobius, x = f(z) + eps in R^2, f a network fitted to a Mobius transform (generator="
+    f"network) or the transform itself (generator=exact), {_LIBI_SOURCE}"),
 }
 
 

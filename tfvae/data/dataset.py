@@ -33,7 +33,7 @@ from tfvae.data.errors import DataError
 from tfvae.data.vocabulary import Vocabulary
 
 SPLITS = ("train", "valid", "test")
-KINDS = ("text", "image", "symbols")
+KINDS = ("text", "image", "symbols", "vectors")
 POOL_BATCHES = 50
 _RNG_ALG = "philox"
 # Purposes folded into the stateless key (seed, 4 * epoch + purpose).
@@ -41,7 +41,7 @@ _KEY_ORDER, _KEY_BATCH_ORDER, _KEY_BATCH_NOISE = 0, 1, 2
 
 
 class SplitData(Protocol):
-  """What `DataSet` needs from one split (see `text.TextSplit`, `images.ImageSplit`)."""
+  """What `DataSet` needs from one split (e.g. `text.TextSplit`, `images.ImageSplit`)."""
 
   size: int
   lengths: np.ndarray | None  # per-example sequence length (text), for bucketing
@@ -68,12 +68,12 @@ class DataSet:
 
   Attributes:
     name: registry name.
-    kind: "text", "image" or "symbols" (one id per example, `symbols.py`).
+    kind: "text", "image", "symbols" (one id per example, `symbols.py`) or
+      "vectors" (real vectors, `vectors.py`).
     vocab: the `Vocabulary` (text) or None.
     num_symbols: the alphabet size of a "symbols" data set (None otherwise).
     event_shape: shape of one example: `(None,)` for text (a sequence of ids),
-      `()` for symbols,
-      `(28, 28, 1)` for images.
+      `()` for symbols, `(28, 28, 1)` for images, `(D,)` for vectors.
     splits: the split names this data set has, in the order train/valid/test.
   """
 

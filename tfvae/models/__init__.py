@@ -3,6 +3,8 @@
 from tfvae import latents
 from tfvae import nets
 from tfvae.data import catalog
+from tfvae.data import libi
+from tfvae.data import vectors
 from tfvae.models.aggressive import AggressivePhaseEnd
 from tfvae.models.aggressive import AggressiveVAE
 from tfvae.models.base import LatentVariableModel
@@ -33,8 +35,13 @@ def build_networks(config, dataset, family=None):
   al. (2022): bidirectional encoder, z added to the decoder's inputs); image data
   sets take the MLP or the convolutional networks; symbol data sets (D2) the
   dense networks of Melis et al. (2022), whose decoder has one hidden layer for
-  categorical latents.
+  categorical latents; the LiBI sets (vectors) the networks of Yacoby et al.
+  (2020), appendix E (`tfvae.nets.libi`), which decode z in R^2 as it is.
   `family` defaults to `latent_family(config)`.
+
+  Raises:
+    ValueError: a network that cannot model the data set, or LiBI networks
+      for latents other than z in R^2 read as they are.
   """
   config = config.resolved()
   family = family or latent_family(config)
@@ -59,11 +66,26 @@ def build_networks(config, dataset, family=None):
                                name="encoder"),
             nets.SymbolDecoder(dataset.num_symbols, config.hidden_dim, decoder_layers,
                                name="decoder"))
+  if config.network == "libi":
+    _check_libi_latents(family, dataset)
+    kind = vectors.libi_kind(dataset.name)
+    return (nets.LiBIEncoder(kind, family, name="encoder"),
+            nets.libi_decoder(kind, name="decoder"))
   if config.network == "mlp":
     return (nets.MLPEncoder([config.hidden_dim] * 2, family, name="encoder"),
             nets.MLPDecoder([config.hidden_dim] * 2, dataset.event_shape, name="decoder"))
   return (nets.ConvEncoder(family, hidden_dim=config.hidden_dim, name="encoder"),
           nets.ConvDecoder(hidden_dim=config.hidden_dim, name="decoder"))
+
+
+def _check_libi_latents(family, dataset):
+  """ValueError unless the decoder reads z in R^2 as it is (no embedding, as the true process)."""
+  shape = tuple(family.event_shape)
+  if shape != (libi.LATENT_DIM,) or family.embedding() is not None:
+    raise ValueError(f"The LiBI networks of {dataset.name!r} decode z in R^{libi.LATENT_DIM} "
+                     f"as it is, as the true process does (Yacoby et al. (2020), appendix E); "
+                     f"these latents have event shape {shape} or are embedded for the decoder: "
+                     f"use --latent_type=gaussian --latent_dim={libi.LATENT_DIM}.")
 
 
 def latent_family(config):
@@ -99,7 +121,8 @@ def make_prior(config, dataset, family):
 
   A VampPrior's pseudo-inputs take the shape of the encoder's continuous
   input: --pseudo_input_length embedding vectors for text, one embedding
-  vector for symbols, an image (initially grey, 0.5) for images.
+  vector for symbols, an image (initially grey, 0.5) for images, a vector
+  (initially 0) for vectors.
   """
   config = config.resolved()
   if dataset.kind == "text":
@@ -107,7 +130,8 @@ def make_prior(config, dataset, family):
   elif config.network == "symbol":
     shape, mean = (config.embed_dim,), 0.0
   else:
-    shape, mean = tuple(dataset.event_shape), 0.5
+    shape = tuple(dataset.event_shape)
+    mean = 0.0 if dataset.kind == "vectors" else 0.5
   return latents.make_prior(config.prior, family, config.prior_components,
                             flow_couplings=config.flow_couplings,
                             flow_hidden=config.flow_hidden, pseudo_input_shape=shape,

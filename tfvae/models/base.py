@@ -106,7 +106,10 @@ class LatentVariableModel(keras.Model):
     """log p(x|z) [B] at one sample z of q(z|x) (fixed noise); builds every layer."""
     posterior = self.posterior(x, training=training)
     z = self.sample_posterior(posterior, tfvae_random.step_seed(self.seed, 0, EVAL_STREAM))
-    return self.likelihood(z, x, training=training).log_prob(x)
+    likelihood = self.likelihood(z, x, training=training)
+    # Under mixed precision Keras casts a float x to the compute dtype; the
+    # likelihood scores values of its own dtype (float32).
+    return likelihood.log_prob(tf.cast(x, likelihood.dtype))
 
   # Hooks.
   def compute_objective(self, x, *, seed, training):

@@ -7,8 +7,9 @@ Gaussian latents, logits [B, n, C] for categorical ones. Decoders offer
 `log_prob(x)` has shape z.shape[:-1]: z may carry leading sample dimensions
 [K, B, d]. Under a mixed-precision policy distributions and losses stay in
 float32: the encoders' posterior-parameter layers and the image decoders' output
-layers run in float32; the text decoder's vocabulary-sized output layer, its
-largest matmul, runs in the compute dtype and its logits are cast to float32.
+layers run in float32, the LiBI decoders (`nets.libi`) entirely; the text
+decoder's vocabulary-sized output layer, its largest matmul, runs in the
+compute dtype and its logits are cast to float32.
 """
 
 from tfvae.nets.conv import ConvDecoder
@@ -16,6 +17,8 @@ from tfvae.nets.conv import ConvEncoder
 from tfvae.nets.critic import Critic
 from tfvae.nets.dense import MLPDecoder
 from tfvae.nets.dense import MLPEncoder
+from tfvae.nets.libi import LiBIEncoder
+from tfvae.nets.libi import libi_decoder
 from tfvae.nets.posterior_head import PosteriorParams
 from tfvae.nets.symbols import SymbolDecoder
 from tfvae.nets.symbols import SymbolEncoder
@@ -30,9 +33,11 @@ __all__ = [
     "Critic",
     "LSTMDecoder",
     "LSTMEncoder",
+    "LiBIEncoder",
     "MLPDecoder",
     "MLPEncoder",
     "PosteriorParams",
     "SymbolDecoder",
     "SymbolEncoder",
+    "libi_decoder",
 ]
