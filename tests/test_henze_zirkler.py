@@ -1,4 +1,4 @@
-"""Tests of tfvae.metrics.henze_zirkler against a separate numpy/scipy reference."""
+"""Tests of tfvae.henze_zirkler against a separate numpy/scipy reference."""
 
 import numpy as np
 import pytest
@@ -6,9 +6,9 @@ import scipy.spatial.distance
 import scipy.stats
 import tensorflow as tf
 
-from tfvae.metrics.henze_zirkler import default_beta
-from tfvae.metrics.henze_zirkler import henze_zirkler_statistic
-from tfvae.metrics.henze_zirkler import henze_zirkler_test
+from tfvae.henze_zirkler import default_beta
+from tfvae.henze_zirkler import henze_zirkler_statistic
+from tfvae.henze_zirkler import henze_zirkler_test
 
 DIMS = (1, 2, 5)
 SHAPES = ("gaussian", "exponential", "uniform", "bimodal")

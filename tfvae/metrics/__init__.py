@@ -20,9 +20,6 @@ Modules, one job each:
                 of diagonal Gaussian posteriors (E7; Shen et al. (2021), eqs.
                 2-5), from running sums of their parameters;
   pareto        the NLL-MI Pareto front of a sweep (E11);
-  henze_zirkler the Henze-Zirkler statistic of multivariate normality, which
-                LiBI penalises (Henze and Zirkler (1990); Yacoby et al.
-                (2020), eq. 44);
   two_sample    the smooth k-NN two-sample statistic (E9; Djolonga and Krause
                 (2017)) between samples of p(x) and of a model's p_theta(x);
   accumulators  the metric objects `evaluate` updates batch by batch;
@@ -44,8 +41,6 @@ from tfvae.metrics.diversity import mutual_posterior_divergence
 from tfvae.metrics.diversity import posterior_moments
 from tfvae.metrics.evaluate import evaluate
 from tfvae.metrics.evaluate import standard_metrics
-from tfvae.metrics.henze_zirkler import henze_zirkler_statistic
-from tfvae.metrics.henze_zirkler import henze_zirkler_test
 from tfvae.metrics.importance import DECODE_BUDGET
 from tfvae.metrics.importance import decoder_log_prob
 from tfvae.metrics.importance import inflate_proposal
@@ -80,8 +75,6 @@ __all__ = [
   "conditional_entropy",
   "decoder_log_prob",
   "evaluate",
-  "henze_zirkler_statistic",
-  "henze_zirkler_test",
   "inflate_proposal",
   "iw_log_likelihood",
   "kl_to_prior",

@@ -8,6 +8,7 @@ from tfvae.data import vectors
 from tfvae.models.aggressive import AggressivePhaseEnd
 from tfvae.models.aggressive import AggressiveVAE
 from tfvae.models.base import LatentVariableModel
+from tfvae.models.libi import LiBIVAE
 from tfvae.models.base import OptimizerGroup
 from tfvae.models.bn_vae import BNVAE
 from tfvae.models.control_vae import ControlVAE
@@ -23,7 +24,7 @@ from tfvae.models.vae import VAE
 from tfvae.models.vq_vae import VQVAE
 
 __all__ = ["AggressivePhaseEnd", "AggressiveVAE", "BNVAE", "ControlVAE", "DeltaVAE", "DualKLVAE", "DUVAE", "FlowPriorVAE", "KLController",
-           "LatentVariableModel", "MAE",
+           "LatentVariableModel", "LiBIVAE", "MAE",
            "MonteCarloVAE", "OptimizerGroup", "SAVAE", "VAE", "VQVAE", "build_networks",
            "latent_family", "make_prior", "model_arguments"]
 

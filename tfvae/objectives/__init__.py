@@ -21,6 +21,7 @@ _EXPORTS = {
   "flow_prior_loss": "tfvae.objectives.flow_prior",
   "free_bits_elbo": "tfvae.objectives.free_bits",
   "free_bits_penalty": "tfvae.objectives.free_bits",
+  "libi_likelihood_loss": "tfvae.objectives.libi",
   "mae_loss": "tfvae.objectives.posterior_divergence",
   "mutual_posterior_regulariser": "tfvae.objectives.posterior_divergence",
   "pair_divergence_statistics": "tfvae.objectives.posterior_divergence",
