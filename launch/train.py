@@ -13,6 +13,7 @@ from absl import flags
 
 from launch import common
 from tfvae import methods
+from tfvae.data.catalog import LSTM_IMPLEMENTATIONS
 from tfvae.latents.choices import LATENT_TYPES
 from tfvae.latents.choices import PRIORS
 from tfvae.objectives.choices import VAE_OBJECTIVES
@@ -97,6 +98,10 @@ flags.DEFINE_float("grad_clip_norm", None, "Clip the global gradient norm to thi
 flags.DEFINE_integer("seed", 0, "Seed of weights, data order and noise.")
 flags.DEFINE_bool("deterministic", False, "Bit-identical reruns on CPU (op determinism).")
 flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
+flags.DEFINE_enum("lstm", "auto", LSTM_IMPLEMENTATIONS,
+                  "LSTM layer of the text networks: fused (fastest on CPU), keras (cuDNN on a "
+                  "GPU), auto: keras where a GPU is visible, else fused. Checkpoints load into "
+                  "either.")
 flags.DEFINE_enum("mixed_precision", "float32", config_lib.PRECISIONS,
                   "Keras dtype policy; distributions and losses stay float32.")
 flags.DEFINE_string("model_dir", None, "Run directory (default: runs/<timestamp>).")

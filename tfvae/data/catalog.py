@@ -18,6 +18,10 @@ DEFAULT = "synthetic_mog"
 # The network families (`--network`) that can model each kind of data.
 NETWORKS_BY_KIND = {"text": ("lstm", "bilstm"), "symbols": ("symbol",), "image": ("mlp", "conv"),
                     "vectors": ("libi",)}
+# `--lstm`, the LSTM layer of the text networks: "fused" (`tfvae.nets.fused_lstm`,
+# the fastest on CPU), "keras" (`keras.layers.LSTM`, which runs cuDNN's kernel on
+# a GPU) or "auto": "keras" when TensorFlow sees a GPU, "fused" otherwise.
+LSTM_IMPLEMENTATIONS = ("auto", "fused", "keras")
 _TEXT_OPTIONS = ("vocab_size", "min_count", "vocab")
 _LIBI_OPTIONS = ("replicate", "num_per_split")
 _LIBI_SOURCE = "Yacoby et al. (2020), appendix E (D3), generated"

@@ -54,12 +54,13 @@ def build_networks(config, dataset, family=None):
     vocab_size = dataset.vocab.size
     encoder_class = nets.LSTMEncoder if config.network == "lstm" else nets.BiLSTMEncoder
     encoder = encoder_class(vocab_size, config.embed_dim, config.hidden_dim, family,
-                            name="encoder")
+                            lstm=config.lstm, name="encoder")
     decoder = nets.LSTMDecoder(vocab_size, config.embed_dim, config.hidden_dim,
                                config.latent_dim, dropout_in=config.dropout_in,
                                dropout_out=config.dropout_out,
                                z_input="concat" if config.network == "lstm" else "add",
-                               share_dropout_masks=config.share_dropout_masks, name="decoder")
+                               share_dropout_masks=config.share_dropout_masks,
+                               lstm=config.lstm, name="decoder")
     return encoder, decoder
   if config.network == "symbol":
     decoder_layers = 2 if family.reparameterised else 1

@@ -12,16 +12,19 @@ optionally with dropout masks shared by the K samples of a sentence
 
 Text batches are int32 [B, T]: `<s> w1 ... wn </s>` followed by `<pad>` (id 0).
 
-Both networks take `lstm="fused"` (the default; `tfvae.nets.fused_lstm.FusedLSTM`,
-faster on CPU, see benchmarks/) or `lstm="keras"` (`keras.layers.LSTM`). The two
-hold the same weights under the same paths (`<net>/lstm/lstm_cell/...`), so
-checkpoints of either load into the other.
+Both networks take `lstm="fused"` (`tfvae.nets.fused_lstm.FusedLSTM`, faster on
+CPU, see benchmarks/), `lstm="keras"` (`keras.layers.LSTM`, which runs cuDNN's
+fused kernel on a GPU) or `lstm="auto"` (the default: "keras" when TensorFlow
+sees a GPU, "fused" otherwise; `resolve_lstm`). The two hold the same weights
+under the same paths (`<net>/lstm/lstm_cell/...`), so checkpoints of either
+load into the other: a run trained on a GPU evaluates on a CPU and back.
 """
 
 import keras
 import tensorflow as tf
 
 from tfvae import likelihoods
+from tfvae.data.catalog import LSTM_IMPLEMENTATIONS
 from tfvae.nets import shapes
 from tfvae.nets.fused_lstm import FusedLSTM
 from tfvae.nets.posterior_head import PosteriorParams
@@ -29,20 +32,30 @@ from tfvae.nets.posterior_head import PosteriorParams
 PAD_ID = 0
 BOS_ID = 2
 EOS_ID = 3
-LSTM_IMPLEMENTATIONS = ("fused", "keras")
-DEFAULT_LSTM = "fused"
+DEFAULT_LSTM = "auto"
 
 
 Z_INPUTS = ("concat", "add")
 
 
+def resolve_lstm(implementation):
+  """"fused" or "keras" for `implementation`; "auto" is "keras" where TensorFlow sees a GPU.
+
+  On a GPU `keras.layers.LSTM` runs cuDNN's fused kernel, which FusedLSTM's loop
+  of small matmuls cannot match; on a CPU FusedLSTM is the faster.
+  """
+  if implementation not in LSTM_IMPLEMENTATIONS:
+    raise ValueError(f"lstm={implementation!r}: choose among {LSTM_IMPLEMENTATIONS}.")
+  if implementation != "auto":
+    return implementation
+  return "keras" if tf.config.list_logical_devices("GPU") else "fused"
+
+
 def make_lstm(implementation, units, return_sequences=False, name="lstm"):
-  """An LSTM layer: FusedLSTM ("fused") or keras.layers.LSTM ("keras")."""
-  if implementation == "fused":
+  """An LSTM layer: FusedLSTM ("fused") or keras.layers.LSTM ("keras"); "auto" as `resolve_lstm`."""
+  if resolve_lstm(implementation) == "fused":
     return FusedLSTM(units, return_sequences=return_sequences, name=name)
-  if implementation == "keras":
-    return keras.layers.LSTM(units, return_sequences=return_sequences, name=name)
-  raise ValueError(f"lstm={implementation!r}: choose among {LSTM_IMPLEMENTATIONS}.")
+  return keras.layers.LSTM(units, return_sequences=return_sequences, name=name)
 
 
 class LSTMEncoder(keras.layers.Layer):
@@ -145,7 +158,7 @@ class LSTMDecoder(keras.layers.Layer):
     latent_dim: unused (z's width is read from z); kept for symmetry with
       the encoders.
     dropout_in, dropout_out: dropout rates of the LSTM's inputs and outputs.
-    lstm: "fused" or "keras".
+    lstm: "auto", "fused" or "keras" (module docstring).
     z_input: "concat" (He et al.: z concatenated to every input embedding,
       the initial state a projection of z) or "add" (Melis et al. (2022),
       section 7.2.2: a linear projection of z added to every input embedding,

@@ -121,6 +121,7 @@ class SharedConfig:
   seed: int = 0
   deterministic: bool = False
   jit_compile: bool = False
+  lstm: str = "auto"
   mixed_precision: str = "float32"
   model_dir: str | None = None
   strategy: str = "default"
@@ -156,6 +157,7 @@ class SharedConfig:
     _check_choice("optimizer", self.optimizer, OPTIMIZERS)
     _check_choice("strategy", self.strategy, STRATEGIES)
     _check_choice("mixed_precision", self.mixed_precision, PRECISIONS)
+    _check_choice("lstm", self.lstm, catalog.LSTM_IMPLEMENTATIONS)
     _check_choice("latent_type", self.latent_type, LATENT_TYPES)
     if self.network is not None:
       _check_choice("network", self.network, NETWORKS)
