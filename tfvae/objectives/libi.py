@@ -10,18 +10,23 @@ deterministic encoder h(x; varphi) by minimising
 
 the smooth form of the constraints of their eq. 43: the codes must pass the
 Henze-Zirkler test of normality (`tfvae.henze_zirkler`) and have the
-prior's mean 0 and covariance I. Without them the joint maximum likelihood
-over (theta, codes) shrinks the codes toward 0 and the decoder stretches to
-match (their eqs. 34-41), which learns another p_theta(x).
+prior's mean 0 and covariance I. Without them the codes' scale is not
+identified: the likelihood alone is as good for codes z / c and a decoder
+stretched by c, each giving another p_theta(x) (with eq. 31's log p(z) term
+the codes even shrink toward 0: their eqs. 34-41).
 
 The statistics are those of the global batch (every replica's codes, gathered
 by `tfvae.distribute.global_batch`); the paper's batch is the whole training
 set (N = 500). ||.||^2 of the covariance gap is the squared Frobenius norm
 and Sigma the biased (divide-by-N) covariance, the one the HZ statistic
 standardises with. eps_HZ multiplies its term while eps_Sigma and eps_mu
-divide theirs, as eq. 44 prints them. HZ enters exp() capped at
-`MAX_EXPONENT`, so that codes far from normal early in training give a
-large finite penalty rather than an overflow.
+divide theirs, as eq. 44 prints them. Each exponent above `SOFT_CAP` grows
+the penalty linearly instead (exp(c) (1 + v - c)), so that codes far from
+the prior early in training give a large finite penalty and a gradient that
+neither vanishes nor overflows Adam's squared-gradient estimate in float32.
+HZ is computed in float64: it is affine invariant, so it does not care how
+nearly collinear the codes are, but its covariance check in float32 would
+stop training where the optimisation passes close to collinear codes.
 """
 
 import tensorflow as tf
@@ -29,8 +34,9 @@ import tensorflow as tf
 from tfvae import distribute
 from tfvae import henze_zirkler
 
-# exp(60) ~ 1e26 stays finite in float32 (exp overflows above 88).
-MAX_EXPONENT = 60.0
+# Above it an exponent's penalty grows linearly: exp(20) ~ 5e8, whose squared
+# gradient stays far below float32's limit (3e38).
+SOFT_CAP = 20.0
 
 
 def code_statistics(codes):
@@ -44,18 +50,19 @@ def code_statistics(codes):
   centred = codes - mean
   covariance = tf.matmul(centred, centred, transpose_a=True) / rows
   identity = tf.eye(tf.shape(codes)[1], dtype=codes.dtype)
-  return {"hz": henze_zirkler.henze_zirkler_statistic(codes),
+  hz = henze_zirkler.henze_zirkler_statistic(tf.cast(codes, tf.float64))
+  return {"hz": tf.cast(hz, codes.dtype),
           "cov_gap": tf.reduce_sum(tf.square(covariance - identity)),
           "mean_gap": tf.reduce_sum(tf.square(mean))}
 
 
 def code_penalty(statistics, *, eps_hz, eps_sigma, eps_mu):
   """The penalty of eq. 44 from `code_statistics`: a scalar."""
-  def capped_exp(value):
-    return tf.exp(tf.minimum(value, MAX_EXPONENT))
-  return (eps_hz * capped_exp(statistics["hz"])
-          + capped_exp(statistics["cov_gap"] / eps_sigma)
-          + capped_exp(statistics["mean_gap"] / eps_mu))
+  def soft_capped_exp(value):
+    return tf.exp(tf.minimum(value, SOFT_CAP)) * (1.0 + tf.nn.relu(value - SOFT_CAP))
+  return (eps_hz * soft_capped_exp(statistics["hz"])
+          + soft_capped_exp(statistics["cov_gap"] / eps_sigma)
+          + soft_capped_exp(statistics["mean_gap"] / eps_mu))
 
 
 def libi_likelihood_loss(model, x, *, eps_hz, eps_sigma, eps_mu, training):
