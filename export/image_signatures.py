@@ -32,8 +32,8 @@ import numpy as np
 import tensorflow as tf
 
 from export import batching
+from export import fixed_size_decoder
 from export import posterior
-from export import prior
 from export import servable
 
 
@@ -76,39 +76,7 @@ def build_encoder(model, event_shape):
 
 def build_decoder(model, event_shape):
   """The decoder `Servable` of an image model."""
-  image_spec = tf.TensorSpec([None, *event_shape], tf.float32)
-  latent_spec = servable.spec([None, *posterior.latent_shape(model)], tf.float32, "z")
-
-  def generate(z, seed):
-    def compute():
-      likelihood = model.likelihood(z, None, training=False)
-      return {"probabilities": likelihood.mean(), "sampled": likelihood.sample(seed=seed)}
-    return batching.unless_empty(tf.shape(z)[0], compute,
-                                 {"probabilities": image_spec, "sampled": image_spec})
-
-  def log_likelihood(images, z):
-    check = batching.assert_same_batch(
-        images, z, "log_likelihood: images and z must have the same batch size")
-    with tf.control_dependencies([check]):
-      x = _checked_pixels(images, "log_likelihood")
-
-    def compute():
-      return {"log_likelihood": model.likelihood(z, x, training=False).log_prob(x)}
-    return batching.unless_empty(tf.shape(x)[0], compute,
-                                 {"log_likelihood": tf.TensorSpec([None], tf.float32)})
-
-  archive = keras.export.ExportArchive()
-  for layer in model.serving_layers("decoder"):
-    archive.track(layer)
-  archive.add_endpoint("generate", generate,
-                       [latent_spec, servable.spec([2], tf.int32, "seed")])
-  archive.add_endpoint("log_likelihood", log_likelihood,
-                       [servable.spec([None, *event_shape], tf.float32, "images"), latent_spec])
-  prior.add_sample_prior(archive, model)
-  z = posterior.latent_example(model)
-  generate_example = {"z": z, "seed": servable.seed_example()}
   pixels = (np.arange(2 * np.prod(event_shape)) % 2).reshape([2, *event_shape])
-  examples = {"generate": generate_example, "serving_default": generate_example,
-              "log_likelihood": {"images": pixels.astype(np.float32), "z": z},
-              "sample_prior": prior.example()}
-  return servable.Servable(archive, examples)
+  return fixed_size_decoder.build(model, event_shape, input_name="images",
+                                  mean_name="probabilities", check_input=_checked_pixels,
+                                  input_example=pixels.astype(np.float32))

@@ -25,8 +25,8 @@ import numpy as np
 import tensorflow as tf
 
 from export import batching
+from export import fixed_size_decoder
 from export import posterior
-from export import prior
 from export import servable
 
 
@@ -63,38 +63,6 @@ def build_encoder(model, event_shape):
 
 def build_decoder(model, event_shape):
   """The decoder `Servable` of a model of vectors of `event_shape` ([D])."""
-  vector_spec = tf.TensorSpec([None, *event_shape], tf.float32)
-  latent_spec = servable.spec([None, *posterior.latent_shape(model)], tf.float32, "z")
-
-  def generate(z, seed):
-    def compute():
-      likelihood = model.likelihood(z, None, training=False)
-      return {"mean": likelihood.mean(), "sampled": likelihood.sample(seed=seed)}
-    return batching.unless_empty(tf.shape(z)[0], compute,
-                                 {"mean": vector_spec, "sampled": vector_spec})
-
-  def log_likelihood(vectors, z):
-    check = batching.assert_same_batch(
-        vectors, z, "log_likelihood: vectors and z must have the same batch size")
-    with tf.control_dependencies([check]):
-      x = _checked_vectors(vectors, "log_likelihood")
-
-    def compute():
-      return {"log_likelihood": model.likelihood(z, x, training=False).log_prob(x)}
-    return batching.unless_empty(tf.shape(x)[0], compute,
-                                 {"log_likelihood": tf.TensorSpec([None], tf.float32)})
-
-  archive = keras.export.ExportArchive()
-  for layer in model.serving_layers("decoder"):
-    archive.track(layer)
-  archive.add_endpoint("generate", generate,
-                       [latent_spec, servable.spec([2], tf.int32, "seed")])
-  archive.add_endpoint("log_likelihood", log_likelihood,
-                       [servable.spec([None, *event_shape], tf.float32, "vectors"), latent_spec])
-  prior.add_sample_prior(archive, model)
-  z = posterior.latent_example(model)
-  generate_example = {"z": z, "seed": servable.seed_example()}
-  examples = {"generate": generate_example, "serving_default": generate_example,
-              "log_likelihood": {"vectors": _example(event_shape), "z": z},
-              "sample_prior": prior.example()}
-  return servable.Servable(archive, examples)
+  return fixed_size_decoder.build(model, event_shape, input_name="vectors", mean_name="mean",
+                                  check_input=_checked_vectors,
+                                  input_example=_example(event_shape))

@@ -3,7 +3,7 @@
 from tfvae import latents
 from tfvae import nets
 from tfvae.data import catalog
-from tfvae.data import libi
+from tfvae.data import libi as libi_sets
 from tfvae.data import vectors
 from tfvae.models.aggressive import AggressivePhaseEnd
 from tfvae.models.aggressive import AggressiveVAE
@@ -83,11 +83,11 @@ def build_networks(config, dataset, family=None):
 def _check_libi_latents(family, dataset):
   """ValueError unless the decoder reads z in R^2 as it is (no embedding, as the true process)."""
   shape = tuple(family.event_shape)
-  if shape != (libi.LATENT_DIM,) or family.embedding() is not None:
-    raise ValueError(f"The LiBI networks of {dataset.name!r} decode z in R^{libi.LATENT_DIM} "
+  if shape != (libi_sets.LATENT_DIM,) or family.embedding() is not None:
+    raise ValueError(f"The LiBI networks of {dataset.name!r} decode z in R^{libi_sets.LATENT_DIM} "
                      f"as it is, as the true process does (Yacoby et al. (2020), appendix E); "
                      f"these latents have event shape {shape} or are embedded for the decoder: "
-                     f"use --latent_type=gaussian --latent_dim={libi.LATENT_DIM}.")
+                     f"use --latent_type=gaussian --latent_dim={libi_sets.LATENT_DIM}.")
 
 
 def latent_family(config):
