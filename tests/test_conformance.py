@@ -65,14 +65,25 @@ CASES = {
     "apo_vae": dict(model="apo_vae", critic_hidden=8),
     "apo_vae_vp": dict(model="apo_vae", prior="vamp", prior_components=3,
                        pseudo_input_length=4, critic_hidden=8, curvature=0.1),
+    # LiBI runs on the LiBI sets (real vectors) with their networks and z in R^2, with SGD at
+    # 1e-3 and penalties widened (eps 100) so that their exponents stay small: at the defaults
+    # the tiny net's codes start with ||Cov - I||^2 / eps near 100 and a step of SGD blows
+    # them up, and Adam turns gradients that round to about 0 into steps of its full rate.
+    "libi_likelihood": dict(model="libi", libi_phase="likelihood", dataset="libi_linear_jtex",
+                            data_options=dict(num_per_split=13), latent_dim=2, learning_rate=1e-3,
+                            eps_hz=1e-3, eps_sigma=100.0, eps_mu=100.0),
+    "libi_inference": dict(model="libi", libi_phase="inference", dataset="libi_linear_jtex",
+                           data_options=dict(num_per_split=13), latent_dim=2, learning_rate=1e-3),
 }
 # A whole run and its export: one case per method, and categorical latents (the
 # VAE's objectives and priors do not change what is exported; spherical latents are
 # run, evaluated and exported by tests/test_spherical_latents.py; APo-VAE exports
-# P-VAE's encoder, and tests/test_hyperbolic_vae.py runs, evaluates and exports it).
+# P-VAE's encoder, and tests/test_hyperbolic_vae.py runs, evaluates and exports it;
+# the signatures of vector data, LiBI's, are tests/test_libi_vectors.py's).
 RUN_CASES = [name for name in CASES
              if name not in ("free_bits", "autoencoder", "mog_prior", "iaf_free_bits",
-                             "spherical", "ivae_mi", "apo_vae", "apo_vae_vp")]
+                             "spherical", "ivae_mi", "apo_vae", "apo_vae_vp",
+                             "libi_likelihood", "libi_inference")]
 # What the run changes of a case to be quicker (the refinement is checked by the other tests).
 RUN_FIELDS = {"savae": dict(refine_steps=1)}
 DATA_OPTIONS = dict(num_train=13, num_valid=4, num_test=4, length=5)
@@ -94,9 +105,25 @@ def _weights(model):
   return {w.path: w.numpy() for w in model.weights}
 
 
+def _case_data(name, dataset):
+  """The data set of case `name`: the shared tiny text set, or the one the case names."""
+  if "dataset" not in CASES[name]:
+    return dataset
+  return data.load(CASES[name]["dataset"], **CASES[name].get("data_options", {}))
+
+
+def _trained_networks(model):
+  """The networks among encoder, decoder (and LiBI's code network) that a training step updates."""
+  trained = {id(v) for group in model.optimizer_groups().values() for v in group.variables}
+  networks = [model.encoder, model.decoder, *filter(None, [getattr(model, "code_encoder", None)])]
+  return [network for network in networks
+          if any(id(w) in trained for w in network.trainable_weights)]
+
+
 def _build(name, dataset, strategy=None, init_seed=None):
   """(config, model) of case `name`; `init_seed` draws other initial weights (same noise seed)."""
   config = _config(name)
+  dataset = _case_data(name, dataset)
   loop.configure_numerics(config)
   if init_seed is not None:
     keras.utils.set_random_seed(init_seed)
@@ -110,7 +137,7 @@ def test_every_registered_method_has_a_case():
 @pytest.mark.parametrize("name", list(CASES))
 def test_contract_steps_and_checkpoint(name, dataset, tmp_path):
   config, model = _build(name, dataset)
-  x = next(iter(dataset.batches("train", 5)))
+  x = next(iter(_case_data(name, dataset).batches("train", 5)))
   # The contract.
   posterior = model.posterior(x)
   assert posterior.batch_shape == (5,)
@@ -118,14 +145,17 @@ def test_contract_steps_and_checkpoint(name, dataset, tmp_path):
   assert z.shape[:2] == (2, 5) and z.shape[2:] == posterior.event_shape
   assert model.likelihood(z, x).log_prob(x).shape == (2, 5)
   assert model.prior.event_shape == posterior.event_shape
-  # A test step changes no weight; a training step changes the encoder and the decoder.
+  # A test step changes no weight; a training step changes the encoder and the decoder (or,
+  # for LiBI's phases, the networks the phase trains).
   initial = _weights(model)
   model.evaluate(tf.data.Dataset.from_tensors(x), verbose=0)
   for path, value in _weights(model).items():
     np.testing.assert_array_equal(value, initial[path], err_msg=path)
   model.fit(tf.data.Dataset.from_tensors(x).repeat(), epochs=1, steps_per_epoch=1, verbose=0)
   trained = _weights(model)
-  for network in (model.encoder, model.decoder):
+  networks = _trained_networks(model)
+  assert model.decoder in networks or model.encoder in networks
+  for network in networks:
     assert any(not np.array_equal(trained[w.path], initial[w.path])
                for w in network.trainable_weights), f"{network.name} did not change"
   # The checkpoint restores every weight into a fresh model, which then computes the same loss.
@@ -143,7 +173,7 @@ def test_contract_steps_and_checkpoint(name, dataset, tmp_path):
 def _train_on_uneven_batches(name, dataset, strategy):
   """3 steps on global batches of 5, 5 and 3 rows (odd ones split 3/2 over two replicas)."""
   config, model = _build(name, dataset, strategy)
-  batches = dataset.batches("train", 5)
+  batches = _case_data(name, dataset).batches("train", 5)
   assert [int(tf.shape(b)[0]) for b in batches] == [5, 5, 3]
   # The method's own callbacks; the aggressive phase stays on (its end reads the
   # per-epoch validation MI, which this fit does not compute).

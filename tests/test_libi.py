@@ -10,8 +10,11 @@ from tfvae import henze_zirkler
 from tfvae import latents
 from tfvae import nets
 from tfvae.data import libi
+from tfvae.errors import ConfigError
 from tfvae.models import LiBIVAE
 from tfvae.objectives import libi as libi_objective
+from tfvae.training import config as config_lib
+from tfvae.training import loop
 
 SEED = tf.constant([7, 1], tf.int32)
 
@@ -161,3 +164,28 @@ def test_with_its_penalties_step_1_learns_the_true_p_x_and_without_them_it_does_
   monkeypatch.setattr(libi_objective, "code_penalty", lambda statistics, **eps: 0.0)
   unconstrained, _ = _step_1_test_log_likelihood(seed=1)
   assert unconstrained < true - 0.3
+
+
+def _config(**fields):
+  return config_lib.Config(**{"model": "libi", "dataset": "libi_linear_jtex", "latent_pictures": 0,
+                              "data_options": {"num_per_split": 40}, "verbose": 0,
+                              **fields}).resolved().validate()
+
+
+@pytest.mark.parametrize("fields, message", [
+    (dict(eps_sigma=0.0), "must be positive"),
+    (dict(dataset="synthetic_mog", data_options={}), "runs on the LiBI data sets"),
+    (dict(libi_phase="both"), "libi_phase"),
+])
+def test_the_config_refuses_what_libi_cannot_run(fields, message):
+  with pytest.raises(ConfigError, match=message):
+    _config(**fields)
+
+
+@pytest.mark.parametrize("phase", ["likelihood", "inference"])
+def test_each_phase_trains_from_the_launcher_config_to_finite_numbers(tmp_path, phase):
+  results = loop.train(_config(libi_phase=phase, model_dir=str(tmp_path / phase), epochs=1,
+                               steps_per_epoch=3, eval_samples=4, eval_chunk_size=4))
+  assert results["config"]["libi_phase"] == phase
+  for metric, value in results["test"].items():
+    assert value is None or np.isfinite(value), (metric, value)

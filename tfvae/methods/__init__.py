@@ -18,7 +18,7 @@ from tfvae.errors import ConfigError
 
 # The modules that declare a method, in the order of --model's choices.
 _MODULES = ("vae", "controlvae", "aggressive", "savae", "monte_carlo", "vqvae", "bn_vae", "du_vae",
-            "delta_vae", "mae", "ivae", "flow_prior", "p_vae", "apo_vae")
+            "delta_vae", "mae", "ivae", "flow_prior", "p_vae", "apo_vae", "libi")
 PLUGINS_VARIABLE = "TFVAE_METHODS"
 
 
