@@ -57,7 +57,10 @@ class LiBIVAE(VAE):
     self.eps_hz = float(eps_hz)
     self.eps_sigma = float(eps_sigma)
     self.eps_mu = float(eps_mu)
-    self.add_trackers("hz", "cov_gap", "mean_gap", "penalty")
+    if phase == "likelihood":  # Its logs: recon and the code statistics, no KL or ELBO.
+      for name in ("kl", "elbo"):
+        del self.trackers[name]
+      self.add_trackers("hz", "cov_gap", "mean_gap", "penalty")
 
   def codes(self, x, training=False):
     """h(x) [B, d]: the loc that the code network outputs."""
