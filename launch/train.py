@@ -82,12 +82,14 @@ flags.DEFINE_float("fb_lambda", None, "Free-bits target rate lambda in nats (--o
                    "free_bits): sum_d max(lambda/d, batch-mean KL_d).")
 flags.DEFINE_enum("beta_schedule", "constant", config_lib.BETA_SCHEDULES,
                   "KL weight schedule: constant --beta, linear annealing (M3) or cyclical (M4).")
-flags.DEFINE_float("anneal_start", 0.0, "Linear annealing: beta at step 0 (rises to 1).")
+flags.DEFINE_float("anneal_start", 0.0, "Linear annealing: beta at step 0 (rises to --beta, default 1).")
 flags.DEFINE_float("anneal_epochs", 10.0, "Linear annealing: epochs to reach beta = 1.")
 flags.DEFINE_integer("cycles", 4, "Cyclical annealing: number of cycles M over the run.")
 flags.DEFINE_float("cycle_ramp", 0.5, "Cyclical annealing: fraction R of a cycle spent rising.")
 flags.DEFINE_string("init_encoder_from", None, "Run directory whose latest checkpoint gives "
                     "the encoder's initial weights (AE pre-training, M6).")
+flags.DEFINE_string("init_weights_from", None, "Run directory whose latest checkpoint gives "
+                    "every initial weight of the model (not the optimiser's state).")
 flags.DEFINE_integer("epochs", None, "Epochs to train (total, including resumed ones).")
 flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch (default: one pass).")
 flags.DEFINE_integer("batch_size", None, "Global batch size.")
@@ -119,6 +121,11 @@ flags.DEFINE_integer("latent_pictures", 500, "After every epoch, draw the poster
                      "end); 0: off.")
 flags.DEFINE_integer("eval_samples", 500, "Importance samples K for the final IW-NLL.")
 flags.DEFINE_integer("eval_chunk_size", 100, "Importance samples per chunk.")
+flags.DEFINE_float("eval_proposal_variance", None, "Final IW-NLL: multiply the variance of "
+                   "the proposal q(z|x) by this (default 1; 2 on the libi_* sets, Yacoby et "
+                   "al. (2020), eq. 48).")
+flags.DEFINE_bool("evaluate_valid", False, "Also evaluate the validation split after "
+                  "training (results.json's 'valid').")
 flags.DEFINE_integer("true_kl_samples", 0, "Final evaluation: also the true-posterior KL "
                      "U - S with this many samples (E6; Melis et al. (2022) use 100); 0: skip.")
 flags.DEFINE_integer("eval_batch_size", None,
@@ -183,6 +190,9 @@ def main(argv):
     strategies.split_cpu(FLAGS.num_cpu_devices)
   results = common.run_or_exit(loop.train_stages, config)
   model_dir = results["config"]["model_dir"]
+  if "repetition" in results:
+    print(f"Kept repetition {results['repetition']} of {len(results['valid_nll_by_repetition'])}"
+          f" (validation NLL by repetition: {results['valid_nll_by_repetition']}).")
   if results["test"]:
     print(report.metrics_table(results["test"], f"Test metrics ({model_dir})"))
   else:

@@ -276,3 +276,32 @@ def test_mirrored_matches_one_device(mirrored_strategy):
     np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-4, atol=1e-5, err_msg=a.path)
   for a, b in zip(one.decoder_optimizer.variables, two.decoder_optimizer.variables):
     np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-4, atol=1e-5, err_msg=a.path)
+
+
+# ------------------------------------------------- R segments (Yacoby et al. 2020)
+def test_each_of_r_segments_starts_with_one_inner_loop_then_trains_jointly():
+  model = _model(check_every=3, inner_cap=7)
+  recorder = StepRecorder()
+  # Two epochs of 6: the segments (of 4 outer steps) straddle the epoch boundary.
+  model.fit(_stream(), steps_per_epoch=6, epochs=2, verbose=0,
+            callbacks=[aggressive.SegmentStarts(total_steps=12, segments=3), recorder])
+  encoder_updates = [updates["encoder"] for _, updates in recorder.steps]
+  assert [updates["decoder"] for _, updates in recorder.steps] == [1] * 12
+  assert [i for i, count in enumerate(encoder_updates) if count > 1] == [0, 4, 8]
+  assert all(3 <= encoder_updates[i] <= 7 for i in (0, 4, 8)), encoder_updates
+  assert not model.in_aggressive_phase
+
+
+def test_segments_come_from_the_method_and_bad_counts_are_refused():
+  from tfvae import methods
+  from tfvae.training import config as config_lib
+  config = config_lib.Config(model="aggressive", lag_segments=5, epochs=2).resolved()
+  callbacks = methods.callbacks(config.validate(), steps_per_epoch=10)
+  assert [type(c).__name__ for c in callbacks] == ["SegmentStarts"]
+  assert callbacks[0].segment_length == 4
+  plain = config_lib.Config(model="aggressive").resolved().validate()
+  assert [type(c).__name__ for c in methods.callbacks(plain, 10)] == ["AggressivePhaseEnd"]
+  with pytest.raises(config_lib.ConfigError, match="lag_segments must be a positive"):
+    config_lib.Config(model="aggressive", lag_segments=0).resolved().validate()
+  with pytest.raises(ValueError, match="segments must be in"):
+    aggressive.SegmentStarts(total_steps=3, segments=4)

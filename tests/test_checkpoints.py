@@ -1,4 +1,5 @@
-"""restore_encoder: the encoder of another run, the decoder untouched, mismatches refused."""
+"""restore_encoder and restore_weights: weights of another run, the rest untouched, mismatches
+refused."""
 
 import dataclasses
 
@@ -63,3 +64,36 @@ def test_source_without_checkpoint_is_a_clear_error(tmp_path):
   with pytest.raises(checkpoints.RunDirectoryError, match="config.json"):
     checkpoints.restore_encoder(str(tmp_path / "nothing"), _model(config, dataset, 0), config)
   assert tf.train.latest_checkpoint(str(tmp_path)) is None
+
+
+def test_restore_weights_takes_every_weight_and_leaves_the_optimiser_fresh(tmp_path):
+  dataset = data.load("synthetic_mog", None)
+  config = config_lib.Config().resolved()
+  run_dir, source = _saved_run(tmp_path, config, dataset)
+  target_config = dataclasses.replace(config, beta=0.5, optimizer="sgd")
+  target = _model(target_config, dataset, seed=2)
+  assert any(not np.array_equal(a.numpy(), b.numpy())
+             for a, b in zip(source.weights, target.weights))
+  checkpoints.restore_weights(run_dir, target, target_config)
+  for a, b in zip(source.weights, target.weights, strict=True):
+    np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+  assert int(target.optimizer.iterations.numpy()) == 0
+
+
+def test_restore_weights_refuses_another_architecture_and_a_missing_checkpoint(tmp_path):
+  dataset = data.load("synthetic_mog", None)
+  config = config_lib.Config().resolved()
+  run_dir, _ = _saved_run(tmp_path, config, dataset)
+  wider = dataclasses.replace(config, hidden_dim=config.hidden_dim * 2)
+  with pytest.raises(checkpoints.CheckpointMismatchError,
+                     match="init_weights_from=.*another model.*hidden_dim"):
+    checkpoints.restore_weights(run_dir, _model(wider, dataset, seed=2), wider)
+  empty = str(tmp_path / "empty")
+  checkpoints.check_run_config(empty, config)
+  with pytest.raises(checkpoints.RunDirectoryError, match="init_weights_from=.*no checkpoint"):
+    checkpoints.restore_weights(empty, _model(config, dataset, 0), config)
+
+
+def test_the_config_refuses_both_initialisations_at_once():
+  with pytest.raises(config_lib.ConfigError, match="drop --init_encoder_from"):
+    config_lib.Config(init_encoder_from="a", init_weights_from="b").resolved().validate()

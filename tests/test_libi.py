@@ -1,5 +1,7 @@
-"""LiBI (Yacoby et al. 2020, eqs. 44-46): the code penalties against numpy, the phases' variables
-and step 3's re-initialisation."""
+"""LiBI (Yacoby et al. 2020, eqs. 44-46): the code penalties against numpy, the phases' variables,
+step 3's re-initialisation and --preset=libi's repetitions."""
+
+import os
 
 import numpy as np
 import pytest
@@ -8,13 +10,16 @@ import tensorflow as tf
 
 from tfvae import henze_zirkler
 from tfvae import latents
+from tfvae import methods
 from tfvae import nets
 from tfvae.data import libi
 from tfvae.errors import ConfigError
 from tfvae.models import LiBIVAE
 from tfvae.objectives import libi as libi_objective
+from tfvae.training import checkpoints
 from tfvae.training import config as config_lib
 from tfvae.training import loop
+from tfvae.training import presets
 
 SEED = tf.constant([7, 1], tf.int32)
 
@@ -192,3 +197,76 @@ def test_each_phase_trains_from_the_launcher_config_to_finite_numbers(tmp_path, 
   assert results["config"]["libi_phase"] == phase
   for metric, value in results["test"].items():
     assert value is None or np.isfinite(value), (metric, value)
+
+
+# --- --preset=libi: R repetitions of the two phases ---------------------------------
+
+
+def _preset(tmp_path, **fields):
+  return presets.make_config("libi", **{"dataset": "libi_linear_jtex", "latent_pictures": 0,
+                                        "data_options": {"num_per_split": 40}, "verbose": 0,
+                                        "model_dir": str(tmp_path), "epochs": 1,
+                                        "steps_per_epoch": 3, "eval_samples": 4,
+                                        "eval_chunk_size": 4, "libi_repetitions": 2, **fields})
+
+
+def test_the_preset_chains_r_repetitions_of_the_two_phases(tmp_path):
+  stages = presets.stages(_preset(tmp_path, libi_repetitions=3))
+  assert [(os.path.relpath(s.model_dir, tmp_path), s.libi_phase, s.libi_reinit_codes)
+          for s in stages] == [
+      ("rep0/likelihood", "likelihood", False), ("rep0/inference", "inference", False),
+      ("rep1/likelihood", "likelihood", True), ("rep1/inference", "inference", False),
+      ("rep2/likelihood", "likelihood", True), ("rep2/inference", "inference", False)]
+  # Each stage starts from the weights of the one before it; the first from scratch.
+  assert [s.init_weights_from for s in stages] == [None] + [s.model_dir for s in stages[:-1]]
+  assert [s.evaluate_valid for s in stages] == [False, True] * 3
+  for stage in stages:
+    stage.resolved().validate()
+
+
+@pytest.mark.parametrize("fields, message", [
+    (dict(libi_repetitions=0), "libi_repetitions must be a positive"),
+    (dict(libi_reinit_codes=True), "needs --libi_phase=likelihood and --init_weights_from"),
+    (dict(libi_reinit_codes=True, init_weights_from="run", libi_phase="inference"),
+     "needs --libi_phase=likelihood"),
+])
+def test_the_config_refuses_a_step_3_without_a_run_to_start_from(fields, message):
+  with pytest.raises(ConfigError, match=message):
+    _config(**fields)
+
+
+def test_step_3_starts_a_likelihood_stage_from_the_previous_inference_network(tmp_path):
+  """restore_weights + the method's initialise: h(x) = the mean of the source run's q(z|x)."""
+  results = loop.train_stages(_preset(tmp_path, libi_repetitions=1))
+  source_dir = results["config"]["model_dir"]
+  stage = presets.stages(_preset(tmp_path))[2].resolved()
+  assert stage.init_weights_from == source_dir and stage.libi_reinit_codes
+  _, dataset, source = loop.restore_run(source_dir)
+  x = next(iter(dataset.batches("test", 40)))
+  assert not np.allclose(source.codes(x).numpy(), source.posterior(x).mean().numpy())
+  model = loop.build_model(stage, dataset, tf.distribute.get_strategy())
+  checkpoints.restore_weights(source_dir, model, stage)
+  methods.initialise(stage, model)
+  np.testing.assert_array_equal(model.posterior(x).mean().numpy(),
+                                source.posterior(x).mean().numpy())
+  np.testing.assert_array_equal(model.codes(x).numpy(), source.posterior(x).mean().numpy())
+
+
+def test_the_best_repetition_is_kept_and_the_choice_survives_a_restart(tmp_path):
+  config = _preset(tmp_path)
+  results = loop.train_stages(config)
+  valid_nll = [loop.read_or_train(stage)["valid"]["nll"]
+               for stage in presets.stages(config)[1::2]]
+  assert results["valid_nll_by_repetition"] == valid_nll
+  assert results["repetition"] == int(np.argmin(valid_nll))
+  assert results["config"]["model_dir"] == str(tmp_path / f"rep{results['repetition']}" /
+                                               "inference")
+  def checkpoint_files():
+    return sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("ckpt-*"))
+  saved = checkpoint_files()
+  assert len(saved) == 4 * 2  # one epoch per stage: an index and a data file each
+  # Rerunning the command (as after a kill) trains nothing and keeps the same repetition.
+  again = loop.train_stages(config)
+  assert checkpoint_files() == saved
+  assert again["repetition"] == results["repetition"]
+  assert again["step"] == results["step"]

@@ -73,3 +73,26 @@ def test_a_table_shows_each_method_against_kl_and_mi_leaving_out_what_is_na():
 def test_bad_series_are_refused(series, message):
   with pytest.raises(ValueError, match=message):
     plotting.front_figure(series, title="t")
+
+
+def test_the_posterior_figure_keeps_each_points_colour_across_its_panels():
+  rng = np.random.default_rng(0)
+  true_means = rng.normal(size=(30, 2))
+  rows = [("VAE", (true_means + 0.1, true_means, 0.2 * true_means, -true_means)),
+          ("LiBI", (true_means, true_means, true_means, true_means))]
+  figure = plotting.posterior_means_figure(rows, title="LinearJTEx: posterior means")
+  panels = figure.axes[:8]
+  assert [axes.get_title() for axes in panels[:4]] == [
+      f"VAE: {name}" for name in plotting.POSTERIOR_PANELS]
+  assert all(axes.get_xlabel() == "z1" and axes.get_ylabel() == "z2" for axes in panels)
+  angle = np.arctan2(true_means[:, 1], true_means[:, 0])
+  for axes, points in zip(panels[:4], rows[0][1]):
+    collection = axes.collections[0]
+    np.testing.assert_allclose(collection.get_offsets(), points)
+    np.testing.assert_allclose(collection.get_array(), angle)
+  assert figure.axes[-1].get_ylabel() == "angle of the true posterior mean [rad]"
+  with pytest.raises(ValueError, match="needs 4 point sets"):
+    plotting.posterior_means_figure([("VAE", (true_means,))], title="x")
+  with pytest.raises(ValueError, match="shape"):
+    plotting.posterior_means_figure([("VAE", (true_means, true_means, true_means[:3],
+                                              true_means))], title="x")

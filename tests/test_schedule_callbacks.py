@@ -154,3 +154,19 @@ def test_kl_controller_under_mirrored_strategy(mirrored_strategy):
   two = _fit_control(model, epochs=1)
   np.testing.assert_allclose(two.logged_betas, one.logged_betas, rtol=1e-4, atol=1e-6)
   np.testing.assert_allclose(two.kls, one.kls, rtol=1e-4, atol=1e-6)
+
+
+def test_linear_annealing_from_the_run_config_rises_to_its_beta():
+  """--beta_schedule=linear --beta=0.5: 0 -> 0.5 over --anneal_epochs, then flat (beta-VAE with
+  annealing, Yacoby et al. (2020))."""
+  from tfvae.training import config as config_lib
+  from tfvae.training import loop
+  config = config_lib.Config(beta=0.5, beta_schedule="linear", anneal_start=0.0,
+                             anneal_epochs=1.0).resolved().validate()
+  schedule_callbacks = loop.method_callbacks(config, steps_per_epoch=2)
+  keras.utils.set_random_seed(3)
+  model = VAE(*_networks(), 3, seed=5)
+  model.compile(optimizer=keras.optimizers.Adam(0.01))
+  recorder = Recorder()
+  model.fit(_dataset(), epochs=1, verbose=0, callbacks=[*schedule_callbacks, recorder])
+  np.testing.assert_allclose(recorder.betas_at_begin, [0.0, 0.25, 0.5, 0.5], rtol=1e-6)

@@ -8,7 +8,9 @@ a labelled point of NLL against KL and against MI, so the trade-off between
 fitting the data and using the latent is seen at a glance. `save_figure`
 writes a figure as PNG and SVG; `latent_figure` draws posterior means in
 two dimensions, coloured by class, over the contours of the aggregate
-posterior (Shen et al. (2021), figure 1);
+posterior (Shen et al. (2021), figure 1); `posterior_means_figure` compares
+the posterior means of learned and true models (Yacoby et al. (2020),
+figures 2-3);
 `png_bytes` gives the PNG that TensorBoard shows as an image, from the same
 figure.
 """
@@ -21,8 +23,8 @@ import numpy as np
 import tensorflow as tf
 from matplotlib.figure import Figure
 
-__all__ = ["MAX_SERIES", "front_figure", "latent_figure", "png_bytes", "save_figure",
-           "trade_off_figure"]
+__all__ = ["MAX_SERIES", "front_figure", "latent_figure", "png_bytes",
+           "posterior_means_figure", "save_figure", "trade_off_figure"]
 
 # Series beyond the colours of matplotlib's default cycle would repeat a colour.
 MAX_SERIES = 10
@@ -157,6 +159,48 @@ def _draw_latents(axes, points, title, axis_labels, labels, density):
   axes.set_ylabel(axis_labels[1])
   axes.set_title(title)
   axes.legend(loc="best", fontsize=8, markerscale=2)
+
+
+POSTERIOR_PANELS = ("true z", "true posterior means", "means of the learned q(z|x)",
+                    "posterior means of the learned decoder")
+
+
+def posterior_means_figure(rows, *, title):
+  """Yacoby et al. (2020), figures 2-3: where each method puts the posterior means.
+
+  One row per method, four panels of the same test points: the z that
+  generated them, the means of the true model's posterior, the means of the
+  learned q(z|x), and the means of the learned decoder's own posterior. Each
+  point keeps one colour throughout, the angle of its true posterior mean,
+  so that a rotation, reflection or squeeze of the learned map shows.
+
+  Args:
+    rows: (label, (true z, true means, q means, learned-decoder means)), each [N, 2].
+    title: the figure's title.
+  """
+  figure = Figure(figsize=(3.4 * len(POSTERIOR_PANELS), 3.3 * len(rows) + 0.6), dpi=_DPI,
+                  layout="constrained")
+  grid = figure.subplots(len(rows), len(POSTERIOR_PANELS), squeeze=False, sharex=True,
+                         sharey=True)
+  for axes_row, (label, panels) in zip(grid, rows):
+    if len(panels) != len(POSTERIOR_PANELS):
+      raise ValueError(f"Each row needs {len(POSTERIOR_PANELS)} point sets, got {len(panels)}.")
+    true_means = np.asarray(panels[1], np.float64)
+    angle = np.arctan2(true_means[:, 1], true_means[:, 0])
+    for axes, points, name in zip(axes_row, panels, POSTERIOR_PANELS):
+      points = np.asarray(points, np.float64)
+      if points.shape != true_means.shape:
+        raise ValueError(f"{label}: {name} has shape {points.shape}, the true means "
+                         f"{true_means.shape}.")
+      scatter = axes.scatter(points[:, 0], points[:, 1], c=angle, cmap="twilight", s=6,
+                             vmin=-np.pi, vmax=np.pi)
+      axes.set_title(f"{label}: {name}", fontsize=9)
+      axes.set_xlabel("z1")
+      axes.set_ylabel("z2")
+  figure.colorbar(scatter, ax=grid, label="angle of the true posterior mean [rad]",
+                  shrink=0.8)
+  figure.suptitle(title)
+  return figure
 
 
 def png_bytes(figure) -> bytes:

@@ -74,6 +74,11 @@ def presets():
   return {name: preset for method in METHODS.values() for name, preset in method.presets.items()}
 
 
+def initialise(config, model):
+  """Runs the method's `initialise` on a freshly started run's `model` (`config` resolved)."""
+  get(config.model).initialise(model, config)
+
+
 def build(config, dataset):
   """The model of `config` (its method's `build`), not yet compiled."""
   config = config.resolved()

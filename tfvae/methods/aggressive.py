@@ -23,6 +23,8 @@ def validate(config):
   require(config.inner_cap >= config.check_every,
           f"--inner_cap ({config.inner_cap}) must be at least --check_every "
           f"({config.check_every}).")
+  require(config.lag_segments is None or config.lag_segments >= 1,
+          f"--lag_segments must be a positive integer, got {config.lag_segments}.")
   require(config.mixed_precision != "mixed_float16",
           "--model=aggressive cannot use --mixed_precision=mixed_float16 (its two optimisers "
           "cannot share a loss-scale optimiser); use mixed_bfloat16 or float32.")
@@ -30,7 +32,8 @@ def validate(config):
 
 def callbacks(config, steps_per_epoch):
   from tfvae import models
-  del config, steps_per_epoch
+  if config.lag_segments:
+    return [models.SegmentStarts(config.epochs * steps_per_epoch, config.lag_segments)]
   return [models.AggressivePhaseEnd()]
 
 
@@ -44,6 +47,10 @@ METHOD = Method(
                "step."),
         Option("check_every", 15, "Aggressive training: encoder steps between checks of the "
                "loss."),
+        Option("lag_segments", None, "Aggressive training in R segments (Yacoby et al. "
+               "(2020), appendix E): each of R equal parts of the run starts with one inner "
+               "loop, then trains jointly; unset: He et al.'s phase that ends when validation "
+               "MI stops rising.", kind=int),
     ),
     validate=validate,
     callbacks=callbacks,

@@ -42,12 +42,15 @@ class Preset:
   """A paper's table row: what it reproduces and the config fields it sets.
 
   `stages(config)` returns the training runs the row is made of (each a
-  Config); None: the config itself, one run.
+  Config); None: the config itself, one run. `combine(config, results)`
+  makes the row's results from the stages' results dicts, in order (e.g. the
+  best of several repetitions); None: the last stage's.
   """
 
   description: str
   fields: dict
   stages: Callable | None = None
+  combine: Callable | None = None
 
 
 def no_checks(config):
@@ -59,6 +62,11 @@ def no_callbacks(config, steps_per_epoch):
   """The `callbacks` of a method that needs none."""
   del config, steps_per_epoch
   return []
+
+
+def no_initialisation(model, config):
+  """The `initialise` of a method that starts from the weights as built (or restored)."""
+  del model, config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +81,9 @@ class Method:
     validate: config -> None; raises ConfigError for a bad combination.
     callbacks: (config, steps_per_epoch) -> the Keras callbacks it needs
       after the epoch metrics (e.g. a controller, a phase switch).
+    initialise: (model, config) -> None, once when a run starts without a
+      checkpoint of its own, after --init_encoder_from / --init_weights_from
+      (e.g. LiBI's step 3, which sets one network from another).
     presets: preset name -> `Preset`.
     objectives: the values of --objective it trains (METHODS.md M1-M6).
     beta_schedule: whether --beta_schedule applies (it sets beta otherwise).
@@ -92,6 +103,7 @@ class Method:
   options: tuple = ()
   validate: Callable = no_checks
   callbacks: Callable = no_callbacks
+  initialise: Callable = no_initialisation
   presets: dict = dataclasses.field(default_factory=dict)
   objectives: tuple = ("elbo",)
   beta_schedule: bool = True

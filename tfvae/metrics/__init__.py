@@ -43,6 +43,7 @@ from tfvae.metrics.evaluate import evaluate
 from tfvae.metrics.evaluate import standard_metrics
 from tfvae.metrics.importance import DECODE_BUDGET
 from tfvae.metrics.importance import decoder_log_prob
+from tfvae.metrics.importance import importance_posterior_mean
 from tfvae.metrics.importance import inflate_proposal
 from tfvae.metrics.importance import iw_log_likelihood
 from tfvae.metrics.importance import log_importance_weights
@@ -75,6 +76,7 @@ __all__ = [
   "conditional_entropy",
   "decoder_log_prob",
   "evaluate",
+  "importance_posterior_mean",
   "inflate_proposal",
   "iw_log_likelihood",
   "kl_to_prior",

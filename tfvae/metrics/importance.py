@@ -161,6 +161,25 @@ def log_importance_weights(
   return monte_carlo.SampleTerms(*terms).log_weights()
 
 
+def importance_posterior_mean(model, x, num_samples: int, seed, *,
+                              proposal_variance_factor: float = 1.0) -> tf.Tensor:
+  """E[z | x] under the model's own posterior p_theta(z|x), [B, d], by self-normalised IS.
+
+  sum_k w_k z_k / sum_k w_k with w_k = p(x|z_k) p(z_k) / q'(z_k|x), z_k ~ q',
+  q' = q(z|x) with its variance inflated by `proposal_variance_factor`:
+  the posterior of the decoder, not the encoder's approximation of it
+  (Yacoby et al. (2020), figures 2-3, compare the two). One draw of K
+  samples, `q'.sample(K, seed=stateless_seed(seed))`, decoded at once.
+  """
+  proposal = inflate_proposal(model.posterior(x, training=False), proposal_variance_factor)
+  z = proposal.sample(int(num_samples), seed=stateless_seed(seed))
+  log_weights = (model.likelihood(z, x, training=False).log_prob(x)
+                 + log_density(model.prior, z, "posterior mean", "p(z)")
+                 - proposal.log_prob(z))
+  weights = tf.nn.softmax(log_weights, axis=0)
+  return tf.reduce_sum(weights[..., None] * tf.cast(z, weights.dtype), axis=0)
+
+
 def iw_log_likelihood(model, x, num_samples: int = 500, chunk_size: int = 100, seed=0, *,
                       proposal_variance_factor: float = 1.0,
                       decode_budget: int | None = DECODE_BUDGET, posterior=None) -> tf.Tensor:

@@ -7,6 +7,7 @@ from tfvae.data import libi as libi_sets
 from tfvae.data import vectors
 from tfvae.models.aggressive import AggressivePhaseEnd
 from tfvae.models.aggressive import AggressiveVAE
+from tfvae.models.aggressive import SegmentStarts
 from tfvae.models.base import LatentVariableModel
 from tfvae.models.libi import LiBIVAE
 from tfvae.models.base import OptimizerGroup
@@ -25,7 +26,7 @@ from tfvae.models.vq_vae import VQVAE
 
 __all__ = ["AggressivePhaseEnd", "AggressiveVAE", "BNVAE", "ControlVAE", "DeltaVAE", "DualKLVAE", "DUVAE", "FlowPriorVAE", "KLController",
            "LatentVariableModel", "LiBIVAE", "MAE",
-           "MonteCarloVAE", "OptimizerGroup", "SAVAE", "VAE", "VQVAE", "build_networks",
+           "MonteCarloVAE", "OptimizerGroup", "SAVAE", "SegmentStarts", "VAE", "VQVAE", "build_networks",
            "latent_family", "make_prior", "model_arguments"]
 
 

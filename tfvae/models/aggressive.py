@@ -345,3 +345,34 @@ class AggressivePhaseEnd(keras.callbacks.Callback):
       raise KeyError("AggressivePhaseEnd needs logs['val_mi']; place EpochMetrics before it "
                      "in the callback list.")
     logs["aggressive"] = float(self.model.observe_validation_mi(float(logs["val_mi"])))
+
+
+class SegmentStarts(keras.callbacks.Callback):
+  """Lagging inference networks in R segments (Yacoby et al. (2020), appendix E).
+
+  Yacoby et al. run He et al.'s method by dividing the training steps into R
+  equal segments; each starts by training the inference network alone and
+  then trains both networks jointly. Here the first outer step of each
+  segment is an aggressive one (an inner loop of encoder-only steps under He
+  et al.'s stopping rule, then a decoder step) and the others are joint
+  steps. Segments are counted in outer steps (the decoder optimiser's
+  iterations), so a resumed run keeps its segments; it replaces
+  `AggressivePhaseEnd`.
+
+  Args:
+    total_steps: outer steps of the whole run (epochs x steps_per_epoch).
+    segments: R, 1 <= R <= total_steps.
+  """
+
+  def __init__(self, total_steps, segments):
+    super().__init__()
+    if not 1 <= segments <= total_steps:
+      raise ValueError(f"segments must be in [1, {total_steps}] (the run's steps), got "
+                       f"{segments}.")
+    self.segment_length = total_steps / segments
+
+  def on_train_batch_begin(self, batch, logs=None):
+    step = int(self.model.decoder_optimizer.iterations.numpy())
+    starts_segment = (step % self.segment_length) < 1
+    self.model.aggressive.assign(float(starts_segment))
+

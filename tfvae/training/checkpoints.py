@@ -177,24 +177,49 @@ def restore_encoder(source_dir, model, config):
     RunDirectoryError: `source_dir` has no config or checkpoint.
     CheckpointMismatchError: the source encoder has another architecture.
   """
-  source = read_run_config(source_dir).resolved()
-  before, now = source.encoder_architecture(), config.encoder_architecture()
-  changed = {k: (before[k], now[k]) for k in before if before[k] != now[k]}
+  return _restore_variables(source_dir, model.encoder.weights, "init_encoder_from",
+                            read_run_config(source_dir).resolved().encoder_architecture(),
+                            config.encoder_architecture(), "encoder")
+
+
+def restore_weights(source_dir, model, config):
+  """Loads every weight of `model` (not the optimiser) from run `source_dir`'s latest checkpoint.
+
+  A training stage that continues another run's model with a fresh optimiser
+  starts this way, e.g. each phase of LiBI (Yacoby et al. 2020, eqs. 44-46)
+  from the one before it. The source run must have `config`'s architecture
+  (`Config.architecture`, apart from the optimiser); its objective, phase and
+  schedule may differ.
+
+  Raises:
+    RunDirectoryError: `source_dir` has no config or checkpoint.
+    CheckpointMismatchError: the source model has another architecture.
+  """
+  def weights_architecture(run_config):
+    return {k: v for k, v in run_config.architecture().items() if k != "optimizer"}
+  return _restore_variables(source_dir, model.weights, "init_weights_from",
+                            weights_architecture(read_run_config(source_dir).resolved()),
+                            weights_architecture(config), "model")
+
+
+def _restore_variables(source_dir, variables, flag, source_architecture, architecture, what):
+  """Reads `variables` (by Keras path) from `source_dir`'s latest checkpoint; returns its path."""
+  changed = {k: (source_architecture[k], architecture[k]) for k in source_architecture
+             if source_architecture[k] != architecture[k]}
   if changed:
     details = ", ".join(f"{k}: {a!r} there, {b!r} here" for k, (a, b) in sorted(changed.items()))
-    raise CheckpointMismatchError(f"--init_encoder_from={source_dir} holds another encoder "
-                                  f"({details}).")
+    raise CheckpointMismatchError(f"--{flag}={source_dir} holds another {what} ({details}).")
   path = tf.train.latest_checkpoint(source_dir)
   if path is None:
-    raise RunDirectoryError(f"--init_encoder_from={source_dir} has no checkpoint yet: train "
-                            "that run first.")
-  encoder = {variable.path: variable for variable in model.encoder.weights}
-  status = tf.train.Checkpoint(model=encoder).read(path)
+    raise RunDirectoryError(f"--{flag}={source_dir} has no checkpoint yet: train that run "
+                            "first.")
+  status = tf.train.Checkpoint(model={variable.path: variable for variable in variables}).read(
+      path)
   try:
     status.assert_existing_objects_matched()
   except AssertionError as error:
-    raise CheckpointMismatchError(f"{path} lacks this model's encoder variables: "
+    raise CheckpointMismatchError(f"{path} lacks this model's {what} variables: "
                                   f"{str(error).splitlines()[0]}") from error
   status.expect_partial()
-  logging.info("Initialised the encoder from %s.", path)
+  logging.info("Initialised the %s from %s.", what, path)
   return path

@@ -84,8 +84,12 @@ def train(config):
   model = build_model(config, dataset, strategy)
   run_checkpoint = checkpoints.RunCheckpoint(config.model_dir, model, model.optimizer,
                                              is_chief=is_chief)
-  if run_checkpoint.latest is None and config.init_encoder_from:
-    checkpoints.restore_encoder(config.init_encoder_from, model, config)
+  if run_checkpoint.latest is None:
+    if config.init_encoder_from:
+      checkpoints.restore_encoder(config.init_encoder_from, model, config)
+    if config.init_weights_from:
+      checkpoints.restore_weights(config.init_weights_from, model, config)
+    methods.initialise(config, model)
   start_epoch, batches_seen = run_checkpoint.restore_latest()
 
   batches_per_epoch = dataset.num_batches("train", config.batch_size)
@@ -120,11 +124,14 @@ def train(config):
 
   started = time.time()
   test = evaluate_test_split(config, dataset, model) if config.evaluate_test else {}
+  valid = evaluate_split(config, dataset, model, "valid") if config.evaluate_valid else None
   eval_seconds = time.time() - started
   step = int(model.optimizer.iterations.numpy())
   results = {"config": dataclasses.asdict(config), "data": dataset.summary(), "test": test,
              "step": step, "epochs": config.epochs, "train_seconds": train_seconds,
              "eval_seconds": eval_seconds, "checkpoint": run_checkpoint.latest, "dtype_policy": model.dtype_policy.name}
+  if valid is not None:
+    results["valid"] = valid
   if is_chief and test:
     summaries.write_final_metrics(config.model_dir, test, step)
   if is_chief:
@@ -133,8 +140,29 @@ def train(config):
   return results
 
 
+def read_or_train(config):
+  """The results of run `config`: read from its results.json if it finished, else `train`."""
+  path = os.path.join(config.model_dir, RESULTS_FILE)
+  if tf.io.gfile.exists(path):
+    with tf.io.gfile.GFile(path) as f:
+      return json.load(f)
+  logging.info("Training %s.", config.model_dir)
+  return train(config)
+
+
+def read_or_train_stages(config):
+  """(`presets.combine` of the stages' results, seconds all stages took) via `read_or_train`."""
+  stage_results = [read_or_train(stage) for stage in presets.stages(config)]
+  seconds = sum(results["train_seconds"] + results.get("eval_seconds", 0.0)
+                for results in stage_results)
+  return presets.combine(config, stage_results), seconds
+
+
 def method_callbacks(config, steps_per_epoch):
   """The beta schedule (M3, M4) and the callbacks of the method (e.g. a controller, M11).
+
+  Linear annealing rises from `anneal_start` to `beta` (1 by default; Yacoby
+  et al. (2020) anneal to other betas too).
 
   They come after EpochMetrics (whose validation MI some of them read) and
   before TensorBoard (so the values they put in the logs are written).
@@ -143,7 +171,7 @@ def method_callbacks(config, steps_per_epoch):
   if config.beta_schedule == "linear":
     warmup_steps = round(config.anneal_epochs * steps_per_epoch)
     callbacks.append(run_callbacks.BetaSchedule(
-        schedules.linear_anneal(config.anneal_start, warmup_steps)))
+        schedules.linear_anneal(config.anneal_start, warmup_steps, end=config.beta)))
   elif config.beta_schedule == "cyclical":
     callbacks.append(run_callbacks.BetaSchedule(
         schedules.cyclical(config.epochs * steps_per_epoch, config.cycles, config.cycle_ramp)))
@@ -151,34 +179,39 @@ def method_callbacks(config, steps_per_epoch):
 
 
 def train_stages(config):
-  """Trains every stage of `config` (see presets.stages); returns the last results."""
-  results = None
-  for stage in presets.stages(config):
-    results = train(stage)
-  return results
+  """Trains every stage of `config` (see presets.stages); returns `presets.combine`'s results."""
+  return presets.combine(config, [train(stage) for stage in presets.stages(config)])
 
 
-def test_batches(config, dataset):
-  """The test split in evaluation batches; the first `test_examples` only if set.
+def evaluation_batches(config, dataset, split="test"):
+  """`split` in evaluation batches; of the test split the first `test_examples` only if set.
 
   With `test_examples` the count is rounded up to whole evaluation batches
   (the stored order of the split, not sorted by length).
   """
   batch_size = config.evaluation_batch_size()
-  batches = dataset.batches("test", batch_size)
-  if config.test_examples:
+  batches = dataset.batches(split, batch_size)
+  if config.test_examples and split == "test":
     batches = batches.take(math.ceil(config.test_examples / batch_size))
   return batches
 
 
+def evaluate_split(config, dataset, model, split):
+  """The metrics of METHODS.md E1-E5 on `split`, with the config's evaluation settings."""
+  count_tokens = dataset.count_tokens if dataset.kind == "text" else None
+  logging.info("Evaluating on the %s split with %d importance samples.", split,
+               config.eval_samples)
+  return metrics.evaluate(model, evaluation_batches(config, dataset, split),
+                          num_samples=config.eval_samples, chunk_size=config.eval_chunk_size,
+                          seed=config.seed, count_tokens=count_tokens,
+                          true_kl_samples=config.true_kl_samples,
+                          proposal_variance_factor=config.eval_proposal_variance,
+                          verbose=config.verbose)
+
+
 def evaluate_test_split(config, dataset, model):
   """Test metrics (METHODS.md E1-E5) and, for text, the quality of generated text (E10)."""
-  count_tokens = dataset.count_tokens if dataset.kind == "text" else None
-  logging.info("Evaluating on the test split with %d importance samples.", config.eval_samples)
-  test = metrics.evaluate(model, test_batches(config, dataset), num_samples=config.eval_samples,
-                          chunk_size=config.eval_chunk_size, seed=config.seed,
-                          count_tokens=count_tokens, true_kl_samples=config.true_kl_samples,
-                          verbose=config.verbose)
+  test = evaluate_split(config, dataset, model, "test")
   if config.generated_sentences and dataset.kind == "text":
     test.update(sample_quality.text_sample_quality(
         model, dataset.vocab, num_sentences=config.generated_sentences, seed=config.seed))
@@ -208,7 +241,8 @@ def evaluate_run(model_dir, split="test", num_samples=500, chunk_size=100, seed=
   `sort_by_length` (text) batches the split in length order: far less padding,
   so a faster pass; the averages are the same quantities, estimated with other
   importance samples (each batch draws its own), and He et al.'s per-batch MI
-  then averages over batches of similar length. `decode_budget` bounds the
+  then averages over batches of similar length. The proposal's variance
+  inflation is the run's (`Config.eval_proposal_variance`). `decode_budget` bounds the
   decoder's memory (`metrics.decoder_log_prob`). `verbose` is `metrics.evaluate`'s
   progress display.
   """
@@ -218,4 +252,5 @@ def evaluate_run(model_dir, split="test", num_samples=500, chunk_size=100, seed=
   batches = dataset.batches(split, config.evaluation_batch_size(), by_length=sort_by_length)
   return metrics.evaluate(model, batches, num_samples=num_samples, chunk_size=chunk_size,
                           seed=seed, count_tokens=count_tokens, decode_budget=decode_budget,
+                          proposal_variance_factor=config.eval_proposal_variance,
                           verbose=verbose)

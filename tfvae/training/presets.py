@@ -4,7 +4,8 @@ Each method declares its presets (`tfvae.methods`); a preset fills in the
 fields that make a table row (objective, schedule, controller, model), and
 anything given explicitly wins. Most presets are one training run; a preset
 with `stages` is several, e.g. `li2019_pretrain_fb`: an autoencoder, then a
-free-bits VAE that starts from its encoder with a fresh decoder.
+free-bits VAE that starts from its encoder with a fresh decoder, or `libi`:
+R repetitions of LiBI's two phases, of which the best is kept.
 
   python -m launch.train --dataset=ptb --preset=kl_anneal
   python -m launch.train --dataset=ptb --preset=li2019_pretrain_fb --fb_lambda=8
@@ -44,3 +45,11 @@ def stages(config):
   if preset is None or preset.stages is None:
     return [config]
   return preset.stages(config)
+
+
+def combine(config, stage_results):
+  """The results of `config` from its stages' results dicts: its preset's `combine`, or the last."""
+  preset = PRESETS.get(config.preset)
+  if preset is None or preset.combine is None:
+    return stage_results[-1]
+  return preset.combine(config, stage_results)

@@ -15,7 +15,6 @@ import json
 import os
 import time
 
-from absl import logging
 import tensorflow as tf
 
 from tfvae import plotting
@@ -262,17 +261,7 @@ def run_row(config, probe_labels=()):
   With `probe_labels` the test metrics also hold the linear probe's accuracy,
   "probe_<count>", computed once and kept in the run's `probe.json`.
   """
-  seconds = 0.0
-  results = None
-  for stage in presets.stages(config):
-    path = os.path.join(stage.model_dir, loop.RESULTS_FILE)
-    if tf.io.gfile.exists(path):
-      with tf.io.gfile.GFile(path) as f:
-        results = json.load(f)
-    else:
-      logging.info("Training %s.", stage.model_dir)
-      results = loop.train(stage)
-    seconds += results["train_seconds"] + results.get("eval_seconds", 0.0)
+  results, seconds = loop.read_or_train_stages(config)
   test = dict(results["test"])
   if probe_labels:
     test.update({f"probe_{count}": value
