@@ -270,3 +270,23 @@ def test_the_best_repetition_is_kept_and_the_choice_survives_a_restart(tmp_path)
   assert checkpoint_files() == saved
   assert again["repetition"] == results["repetition"]
   assert again["step"] == results["step"]
+
+
+def test_the_step_3_study_compares_the_second_repetition_with_and_without_it(tmp_path):
+  from tfvae.training import libi_step3
+  fields = dict(epochs=1, steps_per_epoch=3, eval_samples=4, eval_chunk_size=4,
+                latent_pictures=0, verbose=0, data_options={"num_per_split": 40})
+  first, with_step_3, without_step_3 = libi_step3.seed_stages("linear_jtex", 2, str(tmp_path),
+                                                              **fields)
+  assert [s.libi_reinit_codes for s in with_step_3 + without_step_3] == [True, False, False, False]
+  # Both second repetitions start from the end of the first; each chain stays separate.
+  assert with_step_3[0].init_weights_from == without_step_3[0].init_weights_from == (
+      first[1].model_dir)
+  assert without_step_3[1].init_weights_from == without_step_3[0].model_dir
+  assert len({s.model_dir for s in first + with_step_3 + without_step_3}) == 6
+  rows = libi_step3.compare("linear_jtex", [2], str(tmp_path), **fields)
+  assert set(rows[0]) == {"seed", "first", "with_step_3", "without_step_3"}
+  assert all(np.isfinite(rows[0][name]) for name in ("first", "with_step_3", "without_step_3"))
+  assert rows[0]["with_step_3"] != rows[0]["without_step_3"]
+  markdown = libi_step3.format_rows("linear_jtex", rows, {"steps": 3})
+  assert markdown.splitlines()[-1].startswith("| mean | ")
