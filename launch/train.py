@@ -109,6 +109,9 @@ flags.DEFINE_enum("mixed_precision", "float32", config_lib.PRECISIONS,
 flags.DEFINE_string("model_dir", None, "Run directory (default: runs/<timestamp>).")
 flags.DEFINE_enum("strategy", "default", config_lib.STRATEGIES, "tf.distribute strategy.")
 flags.DEFINE_string("tpu", None, "TPU name or grpc:// address for --strategy=tpu.")
+flags.DEFINE_integer("collective_timeout", 300, "--strategy=multi_worker: seconds a worker "
+                     "waits for the others in a collective op; then it stops with an error "
+                     "naming the missing worker and the last checkpoint (docs/scaling.md).")
 flags.DEFINE_integer("num_cpu_devices", None,
                      "Split the CPU into this many logical devices (for --strategy=mirrored).")
 flags.DEFINE_bool("evaluate_test", True, "Evaluate the test split after training.")

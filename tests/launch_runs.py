@@ -5,10 +5,12 @@ import json
 import os
 import pathlib
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 import tensorflow as tf
 
@@ -102,8 +104,11 @@ class Launch:
     except subprocess.TimeoutExpired:
       return None
 
+  def send_signal(self, number):
+    os.kill(self.pid, number)
+
   def kill(self):
-    os.kill(self.pid, signal.SIGKILL)
+    self.send_signal(signal.SIGKILL)
 
 
 def run(module, *flags, check=True, timeout=600, **variables):
@@ -123,6 +128,60 @@ def run(module, *flags, check=True, timeout=600, **variables):
   if check and process.returncode != 0:
     raise AssertionError(f"{module} failed:\n{stdout[-3000:]}\n{stderr[-5000:]}")
   return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def free_loopback_ports(count):
+  """`count` distinct ports on 127.0.0.1 that were free a moment ago."""
+  sockets = [socket.socket() for _ in range(count)]
+  try:
+    for s in sockets:
+      s.bind(("127.0.0.1", 0))
+    return [s.getsockname()[1] for s in sockets]
+  finally:
+    for s in sockets:
+      s.close()
+
+
+def start_workers(model_dir, scratch, *flags, workers=(("launch.train", {}),) * 2):
+  """Starts a `--strategy=multi_worker` cluster on loopback ports, one process per worker.
+
+  `workers` gives each worker's module and extra environment variables, chief
+  (worker 0) first. `scratch` holds their logs and is their TMPDIR (where
+  non-chief workers put their throw-away checkpoints). Returns
+  [(Launch, stdout path, stderr path)] in the same order.
+  """
+  ports = free_loopback_ports(len(workers))
+  cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+  (scratch / "tmp").mkdir(parents=True, exist_ok=True)
+  started = []
+  for index, (module, variables) in enumerate(workers):
+    tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+    stdout = scratch / f"worker{index}.{ports[0]}.out"
+    stderr = scratch / f"worker{index}.{ports[0]}.err"
+    process = Launch(module, "--strategy=multi_worker", f"--model_dir={model_dir}", *flags,
+                     stdout=stdout, stderr=stderr, TF_CONFIG=tf_config,
+                     TMPDIR=str(scratch / "tmp"), **variables)
+    started.append((process, stdout, stderr))
+  return started
+
+
+def wait_all(processes, timeout):
+  """Waits up to `timeout` s in all for every `Launch` in `processes`, then kills the rest.
+
+  Returns their exit codes (negative: killed by that signal).
+  """
+  deadline = time.time() + timeout
+  try:
+    for process in processes:
+      process.wait(timeout=max(1.0, deadline - time.time()))
+  except subprocess.TimeoutExpired:
+    pass
+  finally:
+    for process in processes:
+      if process.poll() is None:
+        process.kill()
+        process.wait()
+  return [process.returncode for process in processes]
 
 
 def events(directory):

@@ -97,3 +97,27 @@ def test_restore_weights_refuses_another_architecture_and_a_missing_checkpoint(t
 def test_the_config_refuses_both_initialisations_at_once():
   with pytest.raises(config_lib.ConfigError, match="drop --init_encoder_from"):
     config_lib.Config(init_encoder_from="a", init_weights_from="b").resolved().validate()
+
+
+def test_a_checkpoint_from_before_mid_epoch_saves_still_restores(tmp_path):
+  """Run directories written before `step_in_epoch` existed hold whole epochs only."""
+  dataset = data.load("synthetic_mog", None)
+  config = config_lib.Config().resolved()
+  source = _model(config, dataset, seed=1)
+  epoch = tf.Variable(3, dtype=tf.int64)
+  batches_seen = tf.Variable(120, dtype=tf.int64)
+  legacy = tf.train.Checkpoint(model=checkpoints.model_weights(source),
+                               optimizer=source.optimizer, epoch=epoch,
+                               batches_seen=batches_seen)
+  tf.train.CheckpointManager(legacy, str(tmp_path), max_to_keep=1).save(checkpoint_number=3)
+  target = _model(config, dataset, seed=2)
+  run_checkpoint = checkpoints.RunCheckpoint(str(tmp_path), target, target.optimizer)
+  assert run_checkpoint.restore_latest() == (3, 120)
+  assert int(run_checkpoint.step_in_epoch.numpy()) == 0
+  for a, b in zip(source.weights, target.weights, strict=True):
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+  # Another model's checkpoint is still refused.
+  wider = dataclasses.replace(config, hidden_dim=config.hidden_dim * 2)
+  other = _model(wider, dataset, seed=2)
+  with pytest.raises(checkpoints.CheckpointMismatchError, match="does not fit this model"):
+    checkpoints.RunCheckpoint(str(tmp_path), other, other.optimizer).restore_latest()

@@ -8,9 +8,6 @@ one-process run on the same global batches.
 """
 
 import json
-import socket
-import subprocess
-import time
 
 import numpy as np
 import pytest
@@ -30,47 +27,14 @@ RUN_DIRECTORY_ENTRIES = {"checkpoint", "config.json", "latents.png", "latents.sv
                          "run", "train", "validation"}
 
 
-def _free_loopback_ports(count):
-  """`count` distinct ports on 127.0.0.1 that were free a moment ago."""
-  sockets = [socket.socket() for _ in range(count)]
-  try:
-    for s in sockets:
-      s.bind(("127.0.0.1", 0))
-    return [s.getsockname()[1] for s in sockets]
-  finally:
-    for s in sockets:
-      s.close()
-
-
 def _train_on_two_workers(model_dir, scratch, *flags):
   """Runs both workers to completion; returns their stderr texts (chief first).
 
   `scratch` holds their logs and is their TMPDIR (where non-chief workers put
   their throw-away checkpoints).
   """
-  ports = _free_loopback_ports(2)
-  cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
-  (scratch / "tmp").mkdir(parents=True, exist_ok=True)
-  workers = []
-  for index in range(2):
-    tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-    stdout = scratch / f"worker{index}.{ports[0]}.out"
-    stderr = scratch / f"worker{index}.{ports[0]}.err"
-    process = launch_runs.Launch("launch.train", "--strategy=multi_worker",
-                                 f"--model_dir={model_dir}", *FLAGS, *flags, stdout=stdout,
-                                 stderr=stderr, TF_CONFIG=tf_config, TMPDIR=str(scratch / "tmp"))
-    workers.append((process, stdout, stderr))
-  deadline = time.time() + TIMEOUT_SECONDS
-  try:
-    for process, _, _ in workers:
-      process.wait(timeout=max(1.0, deadline - time.time()))
-  except subprocess.TimeoutExpired:
-    pass
-  finally:
-    for process, _, _ in workers:
-      if process.poll() is None:
-        process.kill()
-        process.wait()
+  workers = launch_runs.start_workers(model_dir, scratch, *FLAGS, *flags)
+  launch_runs.wait_all([process for process, _, _ in workers], TIMEOUT_SECONDS)
   logs = [err.read_text() for _, _, err in workers]
   failed = [(index, process.returncode) for index, (process, _, _) in enumerate(workers)
             if process.returncode != 0]

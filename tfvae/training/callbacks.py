@@ -8,13 +8,27 @@ from tfvae import metrics
 from tfvae.errors import TrainingDivergedError
 
 
-class EpochCheckpoint(keras.callbacks.Callback):
-  """Saves a `RunCheckpoint` after every epoch (model, optimiser, data position).
+def batches_read(model, steps):
+  """Training batches read by the first `steps` steps of a run: the data position.
 
-  The data position is `steps_per_epoch` batches per epoch, unless the model
-  reads a varying number of batches per step and counts them in its
-  `batches_read` (AggressiveVAE's inner loop).
+  One batch per step, unless the model reads a varying number of batches per
+  step and counts them in its `batches_read` (AggressiveVAE's inner loop).
   """
+  return getattr(model, "batches_read", steps)
+
+
+def step_in_epoch(params, batch, steps_per_epoch):
+  """Which step of its epoch (1-based) batch `batch` (0-based) of the current fit is.
+
+  `params` are the fit's (Keras sets `Callback.params`). A fit of fewer steps
+  than an epoch runs the end of an epoch that a signal interrupted
+  (`loop.build_and_fit`), so its first batch is a later step.
+  """
+  return steps_per_epoch - params["steps"] + batch + 1
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+  """Saves a `RunCheckpoint` after every epoch (model, optimiser, data position)."""
 
   def __init__(self, run_checkpoint, steps_per_epoch):
     super().__init__()
@@ -22,16 +36,17 @@ class EpochCheckpoint(keras.callbacks.Callback):
     self.steps_per_epoch = steps_per_epoch
 
   def on_epoch_end(self, epoch, logs=None):
-    batches_read = getattr(self.model, "batches_read", (epoch + 1) * self.steps_per_epoch)
-    self.run_checkpoint.save(epoch + 1, batches_read)
+    steps = (epoch + 1) * self.steps_per_epoch
+    self.run_checkpoint.save(epoch + 1, batches_read(self.model, steps))
 
 
 class NaNGuard(keras.callbacks.Callback):
   """Stops training at the first non-finite loss, naming the step and last checkpoint."""
 
-  def __init__(self, run_checkpoint):
+  def __init__(self, run_checkpoint, steps_per_epoch):
     super().__init__()
     self.run_checkpoint = run_checkpoint
+    self.steps_per_epoch = steps_per_epoch
     self._epoch = 0
 
   def on_epoch_begin(self, epoch, logs=None):
@@ -45,7 +60,8 @@ class NaNGuard(keras.callbacks.Callback):
     last = self.run_checkpoint.latest or "none yet"
     raise TrainingDivergedError(
         f"The training loss became {float(loss)} at step {step} (epoch {self._epoch + 1}, "
-        f"batch {batch + 1}). Last checkpoint: {last}. Lower --learning_rate or set "
+        f"batch {step_in_epoch(self.params, batch, self.steps_per_epoch)}). Last checkpoint: "
+        f"{last}. Lower --learning_rate or set "
         "--grad_clip_norm; rerunning the same command resumes from that checkpoint.")
 
 

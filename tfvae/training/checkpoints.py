@@ -7,6 +7,17 @@ step counter, and other optimisers the model holds as attributes are saved too;
 function of the seed and e), so a run restarted with the same command continues
 exactly where it stopped.
 
+`ckpt-<epoch>` is saved after every epoch. A run stopped on a signal saves
+`ckpt-<epoch>-step-<n>` instead: `epoch` whole epochs and `n` steps of the next
+(`step_in_epoch`), which the rerun finishes first.
+
+An interrupted save never spoils the run directory: tf.train.CheckpointManager
+writes a checkpoint's files first and then replaces the `checkpoint` index
+file atomically (a temporary file and a rename), so until that rename the
+index names the previous complete checkpoint. Files of a save that was
+killed are never read; the next save of the same name overwrites them
+(tests/test_fault_tolerance.py kills a run inside a save).
+
 In a multi-worker run only the chief writes the run directory; see RunCheckpoint.
 
 A run directory also keeps `config.json`; a directory made by another model or
@@ -114,24 +125,26 @@ class RunCheckpoint:
   def __init__(self, directory, model, optimizer, is_chief=True, max_to_keep=3):
     self.directory = directory
     self.is_chief = is_chief
+    self.max_to_keep = max_to_keep
     self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+    self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="step_in_epoch")
     self.batches_seen = tf.Variable(0, dtype=tf.int64, trainable=False, name="batches_seen")
     extra = other_optimizers(model, optimizer)
-    self.checkpoint = tf.train.Checkpoint(model=model_weights(model), optimizer=optimizer,
-                                          epoch=self.epoch, batches_seen=self.batches_seen,
-                                          **({"other_optimizers": extra} if extra else {}))
-    self.manager = (tf.train.CheckpointManager(self.checkpoint, directory,
-                                               max_to_keep=max_to_keep) if is_chief else None)
+    self._objects = dict(model=model_weights(model), optimizer=optimizer, epoch=self.epoch,
+                         step_in_epoch=self.step_in_epoch, batches_seen=self.batches_seen,
+                         **({"other_optimizers": extra} if extra else {}))
+    self.checkpoint = tf.train.Checkpoint(**self._objects)
 
   @property
   def latest(self):
-    """Path of the newest checkpoint in the run directory, or None."""
-    if self.manager is not None:
-      return self.manager.latest_checkpoint
+    """Path of the newest complete checkpoint in the run directory, or None."""
     return tf.train.latest_checkpoint(self.directory)
 
   def restore_latest(self):
     """Restores the newest checkpoint if any; returns (epoch, batches_seen).
+
+    `step_in_epoch` then holds the steps of epoch `epoch` + 1 that the
+    checkpoint's run had taken when it stopped (0 after a whole epoch).
 
     Raises:
       CheckpointMismatchError: the checkpoint's variables do not fit the model.
@@ -139,30 +152,63 @@ class RunCheckpoint:
     path = self.latest
     if path is None:
       return 0, 0
+    checkpoint = self.checkpoint
+    if not any(name.startswith("step_in_epoch/") for name, _ in tf.train.list_variables(path)):
+      # Written before mid-epoch checkpoints existed: after a whole epoch.
+      self.step_in_epoch.assign(0)
+      checkpoint = tf.train.Checkpoint(**{name: value for name, value in self._objects.items()
+                                          if name != "step_in_epoch"})
     try:
-      self.checkpoint.restore(path).assert_consumed()
+      checkpoint.restore(path).assert_consumed()
     except (AssertionError, ValueError, tf.errors.OpError) as error:
       raise CheckpointMismatchError(
           f"Checkpoint {path} does not fit this model: {str(error).splitlines()[0]} "
           "Use another --model_dir, or the flags of the run that wrote it.") from error
-    logging.info("Restored %s (epoch %d).", path, int(self.epoch.numpy()))
-    return int(self.epoch.numpy()), int(self.batches_seen.numpy())
+    epoch, step = int(self.epoch.numpy()), int(self.step_in_epoch.numpy())
+    logging.info("Restored %s (epoch %d%s).", path, epoch,
+                 f" and {step} steps of the next" if step else "")
+    return epoch, int(self.batches_seen.numpy())
 
-  def save(self, epoch, batches_seen):
-    """Saves after `epoch` epochs; returns the run directory's newest checkpoint."""
+  def save(self, epoch, batches_seen, step_in_epoch=0):
+    """Saves after `epoch` epochs and `step_in_epoch` steps; returns the newest checkpoint.
+
+    The chief writes `ckpt-<epoch>` into the run directory, or
+    `ckpt-<epoch>-step-<step_in_epoch>` in mid-epoch; the other workers write
+    the same into a scratch directory that is deleted at once.
+    """
     self.epoch.assign(epoch)
+    self.step_in_epoch.assign(step_in_epoch)
     self.batches_seen.assign(batches_seen)
+    name, number = _name_and_number(epoch, step_in_epoch)
     if self.is_chief:
-      return self.manager.save(checkpoint_number=epoch)
+      return self._manager(self.directory, name).save(checkpoint_number=number)
     scratch = tempfile.mkdtemp(prefix="tfvae-worker-checkpoint-")
     try:
-      tf.train.CheckpointManager(self.checkpoint, scratch, max_to_keep=1).save(
-          checkpoint_number=epoch)
+      self._manager(scratch, name).save(checkpoint_number=number)
     finally:
       shutil.rmtree(scratch, ignore_errors=True)
     logging.info("Took part in saving epoch %d: wrote %s and deleted it (the chief keeps "
                  "the run's checkpoints).", epoch, scratch)
-    return self.latest
+    return self.path(epoch, step_in_epoch)
+
+  def path(self, epoch, step_in_epoch=0):
+    """The run directory's checkpoint of that position, as `save` names it."""
+    name, number = _name_and_number(epoch, step_in_epoch)
+    return os.path.join(self.directory, f"{name}-{number}")
+
+  def _manager(self, directory, name):
+    """A CheckpointManager of `directory` that names its checkpoints `<name>-<number>`.
+
+    Made for each save: it reads the directory's `checkpoint` index, so checkpoints
+    of both names share one list, of which the newest `max_to_keep` are kept.
+    """
+    return tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=self.max_to_keep,
+                                      checkpoint_name=name)
+
+
+def _name_and_number(epoch, step_in_epoch):
+  """(checkpoint_name, checkpoint_number) of CheckpointManager.save for a position."""
+  return (f"ckpt-{epoch}-step", step_in_epoch) if step_in_epoch else ("ckpt", epoch)
 
 
 def restore_encoder(source_dir, model, config):

@@ -130,6 +130,9 @@ class SharedConfig:
   model_dir: str | None = None
   strategy: str = "default"
   tpu: str | None = None
+  # Multi-worker runs: seconds a worker waits for the others in a collective
+  # op before it stops with an error naming the missing worker.
+  collective_timeout: int = 300
   evaluate_test: bool = True
   test_examples: int | None = None
   generated_sentences: int = 0
@@ -174,7 +177,7 @@ class SharedConfig:
     for name in ("embed_dim", "hidden_dim", "latent_dim", "epochs", "batch_size",
                  "steps_per_epoch", "max_length", "vocab_size", "eval_samples",
                  "eval_chunk_size", "eval_batch_size", "log_every_steps", "cycles",
-                 "test_examples", "num_categories"):
+                 "test_examples", "num_categories", "collective_timeout"):
       value = getattr(self, name)
       if value is not None and value <= 0:
         raise ConfigError(f"--{name} must be a positive integer, got {value}.")

@@ -8,6 +8,10 @@ TensorBoard.
 In a multi-worker run (--strategy=multi_worker) every worker runs `train` with
 the same config; only the chief writes config.json, TensorBoard events,
 checkpoints and results.json, and all workers restore the chief's checkpoint.
+
+A rerun resumes from the latest checkpoint, in mid-epoch if a signal stopped
+the run there (`build_and_fit`; tfvae/training/fault_tolerance.py describes
+what happens on preemption, a lost worker and a kill during a save).
 """
 
 import dataclasses
@@ -26,8 +30,10 @@ from tfvae import methods
 from tfvae import metrics
 from tfvae import sample_quality
 from tfvae import schedules
+from tfvae.errors import ConfigError
 from tfvae.training import callbacks as run_callbacks
 from tfvae.training import checkpoints
+from tfvae.training import fault_tolerance
 from tfvae.training import latent_pictures
 from tfvae.training import presets
 from tfvae.training import strategies
@@ -76,51 +82,11 @@ def train(config):
   if config.model_dir is None:
     config = dataclasses.replace(config, model_dir=default_model_dir())
   configure_numerics(config)
-  strategy = strategies.make_strategy(config.strategy, config.tpu)
-  # In a multi-worker run only the chief writes into the run directory.
-  is_chief = strategies.is_chief(strategy)
+  strategy = strategies.make_strategy(config.strategy, config.tpu, config.collective_timeout)
   dataset = load_data(config)
-  checkpoints.check_run_config(config.model_dir, config, write=is_chief)
-  model = build_model(config, dataset, strategy)
-  run_checkpoint = checkpoints.RunCheckpoint(config.model_dir, model, model.optimizer,
-                                             is_chief=is_chief)
-  if run_checkpoint.latest is None:
-    if config.init_encoder_from:
-      checkpoints.restore_encoder(config.init_encoder_from, model, config)
-    if config.init_weights_from:
-      checkpoints.restore_weights(config.init_weights_from, model, config)
-    methods.initialise(config, model)
-  start_epoch, batches_seen = run_checkpoint.restore_latest()
-
-  batches_per_epoch = dataset.num_batches("train", config.batch_size)
-  steps_per_epoch = config.steps_per_epoch or batches_per_epoch
-  train_batches = dataset.train_batches(config.batch_size, seed=config.seed,
-                                        start_epoch=batches_seen // batches_per_epoch)
-  train_batches = strategies.shard_by_batch(
-      train_batches.skip(batches_seen % batches_per_epoch))
-  valid_batches = strategies.shard_by_batch(dataset.batches("valid", config.batch_size))
-  count_tokens = dataset.count_tokens if dataset.kind == "text" else None
-
-  callbacks = [
-      run_callbacks.NaNGuard(run_checkpoint),
-      run_callbacks.EpochMetrics(valid_batches, config.epoch_eval_samples,
-                                 config.epoch_eval_batches, config.seed, count_tokens),
-      *method_callbacks(config, steps_per_epoch),
-  ]
-  if is_chief:
-    summaries.write_run_start(config.model_dir, config)
-    callbacks.append(summaries.ScalarSummaries(config.model_dir, config.log_every_steps))
-    if config.latent_pictures and "valid" in dataset.splits:
-      callbacks.append(latent_pictures.LatentPictures(dataset, config.model_dir,
-                                                      config.latent_pictures))
-  # Every worker saves (MultiWorkerMirroredStrategy needs all of them to).
-  callbacks.append(run_callbacks.EpochCheckpoint(run_checkpoint, steps_per_epoch))
-  started = time.time()
-  if start_epoch < config.epochs:
-    model.fit(train_batches, epochs=config.epochs, initial_epoch=start_epoch,
-              steps_per_epoch=steps_per_epoch, validation_data=valid_batches,
-              callbacks=callbacks, verbose=config.verbose)
-  train_seconds = time.time() - started
+  with fault_tolerance.reporting_lost_workers(strategy, config.model_dir,
+                                              config.collective_timeout):
+    model, run_checkpoint, train_seconds = build_and_fit(config, dataset, strategy)
 
   started = time.time()
   test = evaluate_test_split(config, dataset, model) if config.evaluate_test else {}
@@ -132,6 +98,7 @@ def train(config):
              "eval_seconds": eval_seconds, "checkpoint": run_checkpoint.latest, "dtype_policy": model.dtype_policy.name}
   if valid is not None:
     results["valid"] = valid
+  is_chief = strategies.is_chief(strategy)
   if is_chief and test:
     summaries.write_final_metrics(config.model_dir, test, step)
   if is_chief:
@@ -156,6 +123,90 @@ def read_or_train_stages(config):
   seconds = sum(results["train_seconds"] + results.get("eval_seconds", 0.0)
                 for results in stage_results)
   return presets.combine(config, stage_results), seconds
+
+
+def build_and_fit(config, dataset, strategy):
+  """Builds the model, restores the run's latest checkpoint and trains the rest of the run.
+
+  Returns:
+    (model, run_checkpoint, seconds spent training).
+  """
+  # In a multi-worker run only the chief writes into the run directory.
+  is_chief = strategies.is_chief(strategy)
+  checkpoints.check_run_config(config.model_dir, config, write=is_chief)
+  model = build_model(config, dataset, strategy)
+  run_checkpoint = checkpoints.RunCheckpoint(config.model_dir, model, model.optimizer,
+                                             is_chief=is_chief)
+  if run_checkpoint.latest is None:
+    if config.init_encoder_from:
+      checkpoints.restore_encoder(config.init_encoder_from, model, config)
+    if config.init_weights_from:
+      checkpoints.restore_weights(config.init_weights_from, model, config)
+    methods.initialise(config, model)
+  epoch, batches_seen = run_checkpoint.restore_latest()
+  steps_per_epoch = config.steps_per_epoch or dataset.num_batches("train", config.batch_size)
+  valid_batches = strategies.shard_by_batch(dataset.batches("valid", config.batch_size))
+  if is_chief:
+    summaries.write_run_start(config.model_dir, config)
+  save_on_signal = fault_tolerance.SaveOnSignal(run_checkpoint, steps_per_epoch, strategy)
+  # Last: at an epoch end it names the checkpoint EpochCheckpoint has just saved.
+  callbacks = [*training_callbacks(config, dataset, run_checkpoint, valid_batches,
+                                   steps_per_epoch, is_chief), save_on_signal]
+
+  def fit(batches_seen, **epochs):
+    model.fit(train_stream(config, dataset, batches_seen), validation_data=valid_batches,
+              callbacks=callbacks, verbose=config.verbose, **epochs)
+
+  started = time.time()
+  with save_on_signal:
+    step = int(run_checkpoint.step_in_epoch.numpy())
+    if step and epoch < config.epochs:
+      check_step_in_epoch(run_checkpoint, step, steps_per_epoch)
+      # The rest of the epoch a signal interrupted, then the whole epochs.
+      fit(batches_seen, initial_epoch=epoch, epochs=epoch + 1,
+          steps_per_epoch=steps_per_epoch - step)
+      epoch += 1
+      batches_seen = run_callbacks.batches_read(model, epoch * steps_per_epoch)
+    if epoch < config.epochs:
+      fit(batches_seen, initial_epoch=epoch, epochs=config.epochs,
+          steps_per_epoch=steps_per_epoch)
+  return model, run_checkpoint, time.time() - started
+
+
+def training_callbacks(config, dataset, run_checkpoint, valid_batches, steps_per_epoch, is_chief):
+  """NaN guard, epoch metrics, the method's callbacks, TensorBoard (chief) and checkpoints."""
+  count_tokens = dataset.count_tokens if dataset.kind == "text" else None
+  callbacks = [
+      run_callbacks.NaNGuard(run_checkpoint, steps_per_epoch),
+      run_callbacks.EpochMetrics(valid_batches, config.epoch_eval_samples,
+                                 config.epoch_eval_batches, config.seed, count_tokens),
+      *method_callbacks(config, steps_per_epoch),
+  ]
+  if is_chief:
+    callbacks.append(summaries.ScalarSummaries(config.model_dir, config.log_every_steps,
+                                               steps_per_epoch))
+    if config.latent_pictures and "valid" in dataset.splits:
+      callbacks.append(latent_pictures.LatentPictures(dataset, config.model_dir,
+                                                      config.latent_pictures))
+  # Every worker saves (MultiWorkerMirroredStrategy needs all of them to).
+  callbacks.append(run_callbacks.EpochCheckpoint(run_checkpoint, steps_per_epoch))
+  return callbacks
+
+
+def train_stream(config, dataset, batches_seen):
+  """The training batches from data position `batches_seen` on, split between workers."""
+  batches_per_epoch = dataset.num_batches("train", config.batch_size)
+  batches = dataset.train_batches(config.batch_size, seed=config.seed,
+                                  start_epoch=batches_seen // batches_per_epoch)
+  return strategies.shard_by_batch(batches.skip(batches_seen % batches_per_epoch))
+
+
+def check_step_in_epoch(run_checkpoint, step, steps_per_epoch):
+  """Raises ConfigError if a mid-epoch checkpoint is past the end of an epoch of this run."""
+  if step >= steps_per_epoch:
+    raise ConfigError(f"{run_checkpoint.latest} stopped {step} steps into an epoch, but "
+                      f"--steps_per_epoch={steps_per_epoch}: resume with the "
+                      "--steps_per_epoch of the run that wrote it.")
 
 
 def method_callbacks(config, steps_per_epoch):

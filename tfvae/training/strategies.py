@@ -86,8 +86,13 @@ def make_logs_reducible(model, strategy):
   model.test_step = with_vector_logs(model.test_step)
 
 
-def make_strategy(name, tpu=None):
-  """Returns the tf.distribute.Strategy called `name` (see the module doc)."""
+def make_strategy(name, tpu=None, collective_timeout=None):
+  """Returns the tf.distribute.Strategy called `name` (see the module doc).
+
+  `collective_timeout` (seconds; None: wait forever) bounds every collective
+  op of a multi-worker strategy, so that a dead or silent worker stops the
+  others with an error instead of blocking them.
+  """
   if name == "default":
     return tf.distribute.get_strategy()
   if name == "mirrored":
@@ -99,7 +104,8 @@ def make_strategy(name, tpu=None):
       raise ConfigError("--strategy=multi_worker needs the TF_CONFIG environment variable "
                        "describing the cluster and this worker's task (see "
                        "docs/scaling.md).")
-    return tf.distribute.MultiWorkerMirroredStrategy()
+    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=collective_timeout)
+    return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
   if name == "tpu":
     if not tpu:
       raise ValueError("--strategy=tpu needs --tpu=ADDRESS.")

@@ -7,6 +7,8 @@ import keras
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hparams_api
 
+from tfvae.training import callbacks
+
 HPARAM_FIELDS = ("model", "preset", "objective", "fb_lambda", "beta_schedule", "mi_objective",
                  "estimator", "num_samples", "mi_lambda", "renyi_alpha", "dataset", "network",
                  "embed_dim", "hidden_dim", "latent_dim", "beta", "batch_size", "optimizer",
@@ -46,17 +48,20 @@ class ScalarSummaries(keras.callbacks.Callback):
   written after every epoch at step = epoch index (0-based, as Keras does),
   and `train/batch_<name>` at the run's step t (1-based, counted over the
   whole run, so a resumed run continues its curves) whenever t is a multiple
-  of `every_steps`.
+  of `every_steps`. Each write is flushed, so that a run stopped by a signal
+  keeps its curves up to the step it saved.
 
   Args:
     log_dir: run directory; events go to its `train/` and `validation/`.
     every_steps: interval of the step scalars.
+    steps_per_epoch: steps of a whole epoch.
   """
 
-  def __init__(self, log_dir, every_steps):
+  def __init__(self, log_dir, every_steps, steps_per_epoch):
     super().__init__()
     self.log_dir = log_dir
     self.every_steps = every_steps
+    self.steps_per_epoch = steps_per_epoch
     self._writers = {}
     self._epoch = 0
 
@@ -66,12 +71,14 @@ class ScalarSummaries(keras.callbacks.Callback):
     with self._writers[folder].as_default(), tf.summary.record_if(True):
       for name, value in logs.items():
         tf.summary.scalar(f"{prefix}_{name}", value, step=step)
+    self._writers[folder].flush()
 
   def on_epoch_begin(self, epoch, logs=None):
     self._epoch = epoch
 
   def on_train_batch_end(self, batch, logs=None):
-    step = self._epoch * self.params["steps"] + batch + 1
+    step = (self._epoch * self.steps_per_epoch
+            + callbacks.step_in_epoch(self.params, batch, self.steps_per_epoch))
     if logs and step % self.every_steps == 0:
       self._write("train", "batch", logs, step)
 
@@ -81,8 +88,6 @@ class ScalarSummaries(keras.callbacks.Callback):
                 epoch)
     self._write("validation", "epoch",
                 {k[len("val_"):]: v for k, v in logs.items() if k.startswith("val_")}, epoch)
-    for writer in self._writers.values():
-      writer.flush()
 
   def on_train_end(self, logs=None):
     for writer in self._writers.values():
