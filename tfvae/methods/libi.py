@@ -16,7 +16,10 @@ MODEL_DIR/rep<r>/inference, each starting from the weights of the stage before
 it, every repetition after the first with step 3; the row's results are those
 of the repetition with the best validation likelihood (eq. 48 on the
 validation split). A killed run resumes in the stage it was in, and the
-choice is remade from the stages' results, so it survives a restart.
+choice is remade from the stages' results, so it survives a restart. The
+preset trains on Linear JTEx (another --dataset=libi_* wins) in full batches
+of the 500 training points, the batch over which the paper takes the codes'
+statistics.
 
   python -m launch.train --dataset=libi_linear_jtex --preset=libi --model_dir=runs/libi
 """
@@ -129,6 +132,7 @@ METHOD = Method(
     beta_schedule=False,
     presets={"libi": Preset("LiBI, R repetitions of its two phases, the best kept by "
                             "validation likelihood (Yacoby et al. (2020), table 1, row 'LiBI')",
-                            {"model": "libi"}, stages=repetition_stages,
+                            {"model": "libi", "dataset": "libi_linear_jtex", "batch_size": 500},
+                            stages=repetition_stages,
                             combine=best_repetition)},
 )
