@@ -184,6 +184,13 @@ def wait_all(processes, timeout):
   return [process.returncode for process in processes]
 
 
+def checkpoint_weights(path):
+  """The model's weights in a checkpoint (its prefix, or a run directory's latest), by name."""
+  reader = tf.train.load_checkpoint(str(path))
+  names = sorted(n for n in reader.get_variable_to_shape_map() if n.startswith("model/"))
+  return {n: reader.get_tensor(n) for n in names}
+
+
 def events(directory):
   """Every event of the event files under `directory`."""
   return [event for path in pathlib.Path(directory).glob("**/events.out.tfevents.*")

@@ -33,14 +33,9 @@ TIMEOUT_SECONDS = 240
 INTERRUPTED = TrainingInterrupted.exit_code
 
 
-def _checkpoint_values(prefix):
-  reader = tf.train.load_checkpoint(str(prefix))
-  names = sorted(n for n in reader.get_variable_to_shape_map() if n.startswith("model/"))
-  return {n: reader.get_tensor(n) for n in names}
-
-
 def _assert_same_weights(got_prefix, want_prefix):
-  got, want = _checkpoint_values(got_prefix), _checkpoint_values(want_prefix)
+  got = launch_runs.checkpoint_weights(got_prefix)
+  want = launch_runs.checkpoint_weights(want_prefix)
   assert got.keys() == want.keys() and len(got) > 10
   for name in want:
     np.testing.assert_array_equal(got[name], want[name], err_msg=name)
@@ -241,6 +236,6 @@ def test_both_reruns_end_with_the_weights_of_an_uninterrupted_run(worker_lost, c
   _assert_same_weights(preempted_dir / "ckpt-3", lost_dir / "ckpt-3")
   # And those of one process, up to the order in which replicas' gradients are
   # summed (see tests/test_multi_worker.py).
-  got, want = _checkpoint_values(lost_dir / "ckpt-3"), _checkpoint_values(straight / "ckpt-3")
+  got, want = launch_runs.checkpoint_weights(lost_dir / "ckpt-3"), launch_runs.checkpoint_weights(straight / "ckpt-3")
   for name in want:
     np.testing.assert_allclose(got[name], want[name], rtol=1e-4, atol=2e-4, err_msg=name)

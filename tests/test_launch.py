@@ -25,12 +25,6 @@ from tests.launch_runs import scalar_values
 from tfvae.training import loop
 
 
-def _checkpoint_values(model_dir):
-  reader = tf.train.load_checkpoint(str(model_dir))
-  names = sorted(n for n in reader.get_variable_to_shape_map() if "model" in n)
-  return {n: reader.get_tensor(n) for n in names}
-
-
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
   model_dir = tmp_path_factory.mktemp("run")
@@ -137,7 +131,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
   assert not (resumed / "ckpt-3.index").exists()
   _run("launch.train", f"--model_dir={resumed}", *flags)
 
-  expected, got = _checkpoint_values(straight), _checkpoint_values(resumed)
+  expected, got = launch_runs.checkpoint_weights(straight), launch_runs.checkpoint_weights(resumed)
   assert expected.keys() == got.keys() and len(expected) > 10
   for name in expected:
     np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
@@ -161,7 +155,7 @@ def test_resume_across_a_data_epoch_continues_like_an_uninterrupted_run(tmp_path
   _run("launch.train", f"--model_dir={resumed}", *SMALL_DATA, *flags, "--epochs=1")
   first = json.loads((resumed / "results.json").read_text())
   _run("launch.train", f"--model_dir={resumed}", *SMALL_DATA, *flags)
-  expected, got = _checkpoint_values(straight), _checkpoint_values(resumed)
+  expected, got = launch_runs.checkpoint_weights(straight), launch_runs.checkpoint_weights(resumed)
   assert expected.keys() == got.keys() and len(expected) > 10
   for name in expected:
     np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
@@ -233,7 +227,7 @@ def test_mirrored_strategy_from_the_launcher_trains_like_one_device(tmp_path):
   _run("launch.train", f"--model_dir={one_device}", *flags)
   assert "| NLL (IW) |" in result.stdout
   assert_tensorboard_scalars(mirrored, epochs=2, steps_per_epoch=3, every_steps=2)
-  expected, got = _checkpoint_values(one_device), _checkpoint_values(mirrored)
+  expected, got = launch_runs.checkpoint_weights(one_device), launch_runs.checkpoint_weights(mirrored)
   assert expected.keys() == got.keys() and len(expected) > 10
   # Summation order differs between one and two devices (see test_multi_worker.py).
   for name in expected:

@@ -48,12 +48,6 @@ def _train_on_two_workers(model_dir, scratch, *flags):
   return logs, [process.pid for process, _, _ in workers]
 
 
-def _checkpoint_values(prefix):
-  reader = tf.train.load_checkpoint(str(prefix))
-  names = sorted(n for n in reader.get_variable_to_shape_map() if n.startswith("model/"))
-  return {n: reader.get_tensor(n) for n in names}
-
-
 def _assert_close_checkpoints(got_prefix, want_prefix):
   # Two workers and one process sum the same gradients in different orders
   # (about 1e-7 relative). Adam divides each gradient by its own magnitude, so
@@ -62,7 +56,8 @@ def _assert_close_checkpoints(got_prefix, want_prefix):
   # the 8032 decoder embedding entries with the fused LSTM (4e-6 with
   # keras.layers.LSTM, which sums in yet another order). A wrong
   # reduction (one replica's gradient alone) moves whole tensors by up to ~lr.
-  got, want = _checkpoint_values(got_prefix), _checkpoint_values(want_prefix)
+  got = launch_runs.checkpoint_weights(got_prefix)
+  want = launch_runs.checkpoint_weights(want_prefix)
   assert got.keys() == want.keys() and len(got) > 10
   for name in want:
     np.testing.assert_allclose(got[name], want[name], rtol=1e-4, atol=2e-4, err_msg=name)
@@ -116,7 +111,7 @@ def test_two_workers_train_resume_and_match_one_process(tmp_path):
                   timeout=TIMEOUT_SECONDS)
   _assert_close_checkpoints(model_dir / "ckpt-1", reference / "ckpt-1")
   _assert_close_checkpoints(model_dir / "ckpt-2", reference / "ckpt-2")
-  first, second = (_checkpoint_values(reference / f"ckpt-{epoch}") for epoch in (1, 2))
+  first, second = (launch_runs.checkpoint_weights(reference / f"ckpt-{epoch}") for epoch in (1, 2))
   assert any(not np.allclose(first[name], second[name]) for name in first), (
       "the second epoch must move the weights for the comparison to mean anything")
 

@@ -45,6 +45,7 @@ from tfvae import plotting
 from tfvae.data import libi
 from tfvae.training import loop
 from tfvae.training import presets
+from tfvae.training import reproduce
 from tfvae.training.config import ConfigError
 from tfvae.training.progress import ItemProgress
 
@@ -296,11 +297,7 @@ def run_table(scale_name, runs_dir, results_dir, methods=None, kinds=KINDS, verb
   measured["minutes"] = (time.time() - started) / 60
   markdown = format_table(measured)
   name = f"libi_{scale_name}"
-  tf.io.gfile.makedirs(results_dir)
-  with tf.io.gfile.GFile(os.path.join(results_dir, f"{name}.md"), "w") as f:
-    f.write(markdown + "\n")
-  with tf.io.gfile.GFile(os.path.join(results_dir, f"{name}.json"), "w") as f:
-    json.dump(measured, f, indent=2, sort_keys=True)
+  reproduce.write_table_files(results_dir, name, markdown, measured)
   if FIGURE_KIND in kinds and set(FIGURE_METHODS) <= set(methods):
     draw_posteriors(measured, scale_name, results_dir)
   return markdown

@@ -315,11 +315,7 @@ def run_table(table, scale, runs_dir, results_dir, rows=None, verbose=1):
                      "seconds": seconds, "published": row.published})
   markdown = format_table(table, scale, measured, time.time() - started)
   name = f"{table}_{scale}"
-  tf.io.gfile.makedirs(results_dir)
-  with tf.io.gfile.GFile(os.path.join(results_dir, f"{name}.md"), "w") as f:
-    f.write(markdown + "\n")
-  with tf.io.gfile.GFile(os.path.join(results_dir, f"{name}.json"), "w") as f:
-    json.dump(measured, f, indent=2, sort_keys=True)
+  write_table_files(results_dir, name, markdown, measured)
   figure = table_figure(table, scale, measured)
   plotting.save_figure(figure, os.path.join(results_dir, name))
   writer = tf.summary.create_file_writer(os.path.join(runs_dir, "table"))
@@ -328,6 +324,15 @@ def run_table(table, scale, runs_dir, results_dir, rows=None, verbose=1):
     tf.summary.image(name, tf.image.decode_png(plotting.png_bytes(figure))[None], step=0)
   writer.flush()
   return markdown
+
+
+def write_table_files(results_dir, name, markdown, measured):
+  """Writes `<results_dir>/<name>.md` (the markdown) and `.json` (the measured values)."""
+  tf.io.gfile.makedirs(results_dir)
+  with tf.io.gfile.GFile(os.path.join(results_dir, f"{name}.md"), "w") as f:
+    f.write(markdown + "\n")
+  with tf.io.gfile.GFile(os.path.join(results_dir, f"{name}.json"), "w") as f:
+    json.dump(measured, f, indent=2, sort_keys=True)
 
 
 def table_figure(table, scale, measured):
