@@ -19,7 +19,8 @@ validation split). A killed run resumes in the stage it was in, and the
 choice is remade from the stages' results, so it survives a restart. The
 preset trains on Linear JTEx (another --dataset=libi_* wins) in full batches
 of the 500 training points, the batch over which the paper takes the codes'
-statistics.
+statistics, for 3,000 steps per phase (5 epochs of 600), the budget of
+`--table=libi --scale=cpu`.
 
   python -m launch.train --dataset=libi_linear_jtex --preset=libi --model_dir=runs/libi
 """
@@ -132,7 +133,8 @@ METHOD = Method(
     beta_schedule=False,
     presets={"libi": Preset("LiBI, R repetitions of its two phases, the best kept by "
                             "validation likelihood (Yacoby et al. (2020), table 1, row 'LiBI')",
-                            {"model": "libi", "dataset": "libi_linear_jtex", "batch_size": 500},
+                            {"model": "libi", "dataset": "libi_linear_jtex", "batch_size": 500,
+                             "epochs": 5, "steps_per_epoch": 600},
                             stages=repetition_stages,
                             combine=best_repetition)},
 )
