@@ -41,15 +41,8 @@ def build(model, event_shape, *, input_name, mean_name, check_input, input_examp
                                  {mean_name: example_spec, "sampled": example_spec})
 
   def log_likelihood(examples, z):
-    check = batching.assert_same_batch(
-        examples, z, f"log_likelihood: {input_name} and z must have the same batch size")
-    with tf.control_dependencies([check]):
-      x = check_input(examples, "log_likelihood")
-
-    def compute():
-      return {"log_likelihood": model.likelihood(z, x, training=False).log_prob(x)}
-    return batching.unless_empty(tf.shape(x)[0], compute,
-                                 {"log_likelihood": tf.TensorSpec([None], tf.float32)})
+    return batching.log_likelihood(model, examples, z,
+                                   lambda x: check_input(x, "log_likelihood"), input_name)
 
   archive = keras.export.ExportArchive()
   for layer in model.serving_layers("decoder"):

@@ -121,15 +121,9 @@ def build_decoder(model, vocab, max_words, max_generate):
     return batching.unless_empty(tf.shape(z)[0], compute, generate_specs)
 
   def log_likelihood(sentences, z):
-    check = batching.assert_same_batch(
-        sentences, z, "log_likelihood: sentences and z must have the same batch size")
-    with tf.control_dependencies([check]):
-      x = text_graph.frame(table.word_ids(sentences), max_words)
-
-    def compute():
-      return {"log_likelihood": model.likelihood(z, x, training=False).log_prob(x)}
-    return batching.unless_empty(tf.shape(x)[0], compute,
-                                 {"log_likelihood": tf.TensorSpec([None], tf.float32)})
+    return batching.log_likelihood(
+        model, sentences, z, lambda s: text_graph.frame(table.word_ids(s), max_words),
+        "sentences")
 
   archive = keras.export.ExportArchive()
   for layer in model.serving_layers("decoder"):
