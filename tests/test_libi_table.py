@@ -120,3 +120,14 @@ def test_the_launcher_refuses_unknown_rows_and_a_data_half():
   assert "Traceback" not in bad_row.stderr
   half = launch_runs.run("launch.reproduce", "--table=libi", "--data=yelp", check=False)
   assert half.returncode != 0 and "--data applies to --table=du_vae" in half.stderr
+
+
+def test_bad_evaluation_and_study_inputs_are_one_line_errors():
+  from tfvae.training.config import Config
+  with pytest.raises(ConfigError, match="eval_proposal_variance .* must be positive"):
+    Config(eval_proposal_variance=0.0).resolved().validate()
+  assert Config(dataset="libi_gaussian").resolved().eval_proposal_variance == 2.0
+  assert Config().resolved().eval_proposal_variance == 1.0
+  bad_seeds = launch_runs.run("launch.libi_step3", "--seeds=0,one", check=False)
+  assert bad_seeds.returncode != 0 and "--seeds takes integers" in bad_seeds.stderr
+  assert "Traceback" not in bad_seeds.stderr
