@@ -57,6 +57,34 @@ def test_target_log_softmax_gradient_is_one_hot_minus_softmax():
   np.testing.assert_allclose(grad, expected, atol=1e-6)
 
 
+def test_token_sequence_scoring_predicted_positions_only_matches_all_positions():
+  x = tf.constant([[2, 5, 6, 7, 3, 0], [2, 8, 9, 3, 0, 0], [2, 4, 4, 4, 4, 3]], tf.int32)
+  features = tf.random.stateless_normal([4, 3, 5, 6], seed=[11, 12])
+  weight = tf.Variable(tf.random.stateless_normal([6, 10], seed=[13, 14]))
+  formed = []
+
+  def to_logits(rows):
+    formed.append(rows.shape[0])
+    return tf.matmul(rows, weight)
+
+  with tf.GradientTape(persistent=True) as tape:
+    tape.watch(features)
+    packed = likelihoods.TokenSequence(features, tf.not_equal(x, 0), to_logits=to_logits)
+    packed_log_prob = packed.log_prob(x)
+    full = likelihoods.TokenSequence(tf.einsum("sbtf,fv->sbtv", features, weight),
+                                     tf.not_equal(x, 0))
+    full_log_prob = full.log_prob(x)
+  assert formed == [4 * (4 + 3 + 5)], "logits formed for the 12 scored positions x 4 samples"
+  assert packed.batch_shape == (4, 3) and packed.event_shape == (6,)
+  np.testing.assert_allclose(packed_log_prob.numpy(), full_log_prob.numpy(), rtol=1e-5)
+  np.testing.assert_allclose(packed_log_prob.numpy(), _reference(full.logits, x).numpy(),
+                             rtol=1e-5)
+  np.testing.assert_allclose(packed.logits.numpy(), full.logits.numpy(), rtol=1e-5, atol=1e-5)
+  for variable in (features, weight):
+    np.testing.assert_allclose(tape.gradient(packed_log_prob, variable).numpy(),
+                               tape.gradient(full_log_prob, variable).numpy(), atol=1e-5)
+
+
 def test_token_sequence_samples_have_the_row_shape():
   logits = tf.random.stateless_normal([2, 4, 7], seed=[3, 4])
   samples = likelihoods.TokenSequence(logits, tf.ones([2, 5], bool)).sample(3, seed=[5, 6])

@@ -62,51 +62,68 @@ class TokenSequence(tfd.Distribution):
 
   Args:
     next_token_logits: float [..., T-1, V]; leading dims are the batch shape.
+      With `to_logits`, the features [..., T-1, F] the logits are computed from.
     predicted: bool [T] or broadcastable to the batch shape + [T].
+    to_logits: None, or a function from features [n, F] to float32 logits
+      [n, V]. `log_prob` then forms the logits of the predicted positions
+      only: the padded ones cost nothing.
   """
 
-  def __init__(self, next_token_logits, predicted, name="TokenSequence"):
+  def __init__(self, next_token_logits, predicted, to_logits=None, name="TokenSequence"):
     parameters = dict(locals())
     with tf.name_scope(name) as name:
-      self._logits = tf.convert_to_tensor(next_token_logits)
+      self._inputs = tf.convert_to_tensor(next_token_logits)
       self._predicted = tf.convert_to_tensor(predicted)
+      self._to_logits = to_logits
       super().__init__(dtype=tf.int32, reparameterization_type=tfd.NOT_REPARAMETERIZED,
                        validate_args=False, allow_nan_stats=True, parameters=parameters,
                        name=name)
 
   @property
   def logits(self):
-    return self._logits
+    """Next-token logits [..., T-1, V] of every position, padded ones included."""
+    if self._to_logits is None:
+      return self._inputs
+    flat = self._to_logits(tf.reshape(self._inputs, [-1, tf.shape(self._inputs)[-1]]))
+    return tf.reshape(flat, tf.concat([tf.shape(self._inputs)[:-1], [-1]], axis=0))
 
   def _batch_shape(self):
-    return self._logits.shape[:-2]
+    return self._inputs.shape[:-2]
 
   def _batch_shape_tensor(self):
-    return tf.shape(self._logits)[:-2]
+    return tf.shape(self._inputs)[:-2]
 
   def _event_shape(self):
-    steps = self._logits.shape[-2]
+    steps = self._inputs.shape[-2]
     return tf.TensorShape([None if steps is None else steps + 1])
 
   def _event_shape_tensor(self):
-    return tf.shape(self._logits)[-2:-1] + 1
+    return tf.shape(self._inputs)[-2:-1] + 1
 
   def _log_prob(self, x):
-    targets = tf.broadcast_to(x[..., 1:], tf.shape(self._logits)[:-1])
-    token_log_probs = target_log_softmax(self._logits, targets)
-    mask = tf.broadcast_to(self._predicted[..., 1:], tf.shape(token_log_probs))
-    return tf.reduce_sum(tf.where(mask, token_log_probs, 0.0), axis=-1)
+    targets = tf.broadcast_to(x[..., 1:], tf.shape(self._inputs)[:-1])
+    mask = tf.broadcast_to(self._predicted[..., 1:], tf.shape(targets))
+    if self._to_logits is None:
+      token_log_probs = target_log_softmax(self._inputs, targets)
+      return tf.reduce_sum(tf.where(mask, token_log_probs, 0.0), axis=-1)
+    positions = tf.where(mask)  # [n, rank]: the scored positions only
+    logits = self._to_logits(tf.gather_nd(self._inputs, positions))
+    token_log_probs = target_log_softmax(logits, tf.gather_nd(targets, positions))
+    # scatter_nd adds the updates that land on one row: the sum over its positions.
+    return tf.scatter_nd(positions[:, :-1], token_log_probs,
+                         tf.shape(targets, out_type=tf.int64)[:-1])
 
   def _sample_n(self, n, seed=None):
     """Per-position draws given the conditioning prefix (teacher forcing).
 
     Not a draw of a new sentence: that needs the decoder to run step by step.
     """
-    flat = tf.reshape(self._logits, [-1, tf.shape(self._logits)[-1]])
+    logits = self.logits
+    flat = tf.reshape(logits, [-1, tf.shape(logits)[-1]])
     seed = tfp.random.sanitize_seed(seed)
     draws = tf.random.stateless_categorical(flat, n, seed, dtype=tf.int32)
     draws = tf.transpose(draws)
-    shape = tf.concat([[n], tf.shape(self._logits)[:-1]], axis=0)
+    shape = tf.concat([[n], tf.shape(logits)[:-1]], axis=0)
     draws = tf.reshape(draws, shape)
     first = tf.zeros_like(draws[..., :1])
     return tf.concat([first, draws], axis=-1)

@@ -197,6 +197,10 @@ class LSTMDecoder(keras.layers.Layer):
 
   def call(self, z, x, training=False):
     """Next-token logits [..., B, T-1, V]; row t predicts x[:, t+1]."""
+    return self.logits(self.features(z, x, training=training))
+
+  def features(self, z, x, training=False):
+    """The output layer's inputs [..., B, T-1, H]: the LSTM's outputs after dropout."""
     batch_size = tf.shape(x)[0]
     flat_z, leading, num_samples = shapes.flatten_samples(z, batch_size)
     initial_state = self._initial_state(flat_z)
@@ -209,8 +213,8 @@ class LSTMDecoder(keras.layers.Layer):
       features = self.dropout_in(self._with_z(embedded, flat_z), num_samples=num_samples,
                                   training=training)
       outputs = self.lstm(features, initial_state=initial_state, training=training)
-    logits = self.logits(self.dropout_out(outputs, num_samples=num_samples, training=training))
-    return shapes.unflatten_samples(logits, leading, batch_size)
+    outputs = self.dropout_out(outputs, num_samples=num_samples, training=training)
+    return shapes.unflatten_samples(outputs, leading, batch_size)
 
   def _projects_words_once(self, z, training):
     """Whether `_projected_inputs` applies: fused LSTM, z [S, B, d], no input dropout."""
@@ -279,7 +283,14 @@ class LSTMDecoder(keras.layers.Layer):
     return tf.cast(tf.reshape(logits, shape), tf.float32)
 
   def likelihood(self, z, x, training=False):
-    return likelihoods.TokenSequence(self(z, x, training=training), tf.not_equal(x, PAD_ID))
+    """p(x|z) whose log_prob runs the output layer on the scored positions only.
+
+    Padding is up to 40% of the positions of a batch of random sentences and
+    the output layer most of the decoder's FLOPs, so the logits of padded
+    positions are never formed (`likelihoods.TokenSequence`'s `to_logits`).
+    """
+    return likelihoods.TokenSequence(self.features(z, x, training=training),
+                                     tf.not_equal(x, PAD_ID), to_logits=self.logits)
 
   def generate(self, z, max_length, *, greedy=True, seed=None):
     """Decodes sentences from z [B, d], one token at a time.
