@@ -195,12 +195,12 @@ class LSTMDecoder(keras.layers.Layer):
     # to float32 before the soft-max, the losses and the distributions see it.
     self.to_logits = keras.layers.Dense(vocab_size, name="to_logits")
 
-  def call(self, z, x, training=False):
-    """Next-token logits [..., B, T-1, V]; row t predicts x[:, t+1]."""
-    return self.logits(self.features(z, x, training=training))
+  def call(self, z, x, training=False, return_features=False):
+    """Next-token logits [..., B, T-1, V]; row t predicts x[:, t+1].
 
-  def features(self, z, x, training=False):
-    """The output layer's inputs [..., B, T-1, H]: the LSTM's outputs after dropout."""
+    With `return_features`, the output layer's inputs [..., B, T-1, H] instead
+    (the LSTM's outputs after dropout), from which `logits` forms them.
+    """
     batch_size = tf.shape(x)[0]
     flat_z, leading, num_samples = shapes.flatten_samples(z, batch_size)
     initial_state = self._initial_state(flat_z)
@@ -214,7 +214,8 @@ class LSTMDecoder(keras.layers.Layer):
                                   training=training)
       outputs = self.lstm(features, initial_state=initial_state, training=training)
     outputs = self.dropout_out(outputs, num_samples=num_samples, training=training)
-    return shapes.unflatten_samples(outputs, leading, batch_size)
+    features = shapes.unflatten_samples(outputs, leading, batch_size)
+    return features if return_features else self.logits(features)
 
   def _projects_words_once(self, z, training):
     """Whether `_projected_inputs` applies: fused LSTM, z [S, B, d], no input dropout."""
@@ -289,8 +290,10 @@ class LSTMDecoder(keras.layers.Layer):
     the output layer most of the decoder's FLOPs, so the logits of padded
     positions are never formed (`likelihoods.TokenSequence`'s `to_logits`).
     """
-    return likelihoods.TokenSequence(self.features(z, x, training=training),
-                                     tf.not_equal(x, PAD_ID), to_logits=self.logits)
+    features = self(z, x, training=training, return_features=True)
+    if not self.to_logits.built:  # a distribution never scored still restores and exports
+      self.to_logits.build((None, features.shape[-1]))
+    return likelihoods.TokenSequence(features, tf.not_equal(x, PAD_ID), to_logits=self.logits)
 
   def generate(self, z, max_length, *, greedy=True, seed=None):
     """Decodes sentences from z [B, d], one token at a time.
